@@ -1,0 +1,206 @@
+import { createReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import pLimit from 'p-limit';
+import { chunkBytes } from './chain';
+import { AbortError, FlowcatError, inputError, invalidType, isAbortError } from './errors';
+import { executeFlow, Flow } from './flow';
+import { resolveConcatOptions, type ConcatOptions, type ResolvedConcatOptions } from './options';
+import { OutputGate } from './output-gate';
+import { MemoryBudget, Spool, type Spooled } from './spool';
+import { TempDir } from './temp-dir';
+import { runWriter, type Writer } from './writer';
+
+export interface Summary {
+	/** How many flows ran (or were served from the cache). */
+	flows: number;
+	hits: number;
+	misses: number;
+	/** Bytes written to the output, writers' bytes included. */
+	bytes: number;
+}
+
+export type Item = Flow | Writer;
+
+// Runs the flows in parallel (at most `limit` at once), then writes every item's bytes to
+// `output` in the order of `items`. Nothing is written unless every flow succeeded.
+export async function concat(output: NodeJS.WritableStream, items: Item[], options?: ConcatOptions): Promise<Summary> {
+	checkOutput(output);
+	checkItems(items);
+	const run = new Run(output, items, resolveConcatOptions(options));
+	return run.start();
+}
+
+class Run {
+	private readonly items: Item[];
+	private readonly options: ResolvedConcatOptions;
+	private readonly controller = new AbortController();
+	private readonly gate: OutputGate;
+	private readonly budget: MemoryBudget;
+	private readonly tempDir: TempDir;
+	private readonly results: Array<Spooled | undefined>;
+	private firstError?: unknown;
+
+	constructor(output: NodeJS.WritableStream, items: Item[], options: ResolvedConcatOptions) {
+		this.items = items;
+		this.options = options;
+		this.gate = new OutputGate(output, this.controller);
+		this.budget = new MemoryBudget(options.maxMemoryBytes);
+		this.tempDir = new TempDir(options.tempDir);
+		this.results = new Array(items.length);
+	}
+
+	async start(): Promise<Summary> {
+		const { signal } = this.options;
+		const onAbort = () => this.controller.abort(new AbortError(signal!.reason));
+		signal?.addEventListener('abort', onAbort, { once: true });
+		try {
+			if (signal?.aborted) {
+				onAbort();
+			}
+
+			const flows = await this.runFlows();
+			await this.writeOutput();
+			if (this.options.end) {
+				await this.gate.end();
+			}
+
+			return { flows, hits: 0, misses: 0, bytes: this.gate.bytes };
+		} catch (error) {
+			throw this.chooseError(error);
+		} finally {
+			signal?.removeEventListener('abort', onAbort);
+			this.gate.detach();
+			for (const result of this.results) {
+				if (result?.type === 'memory') {
+					result.release();
+				}
+			}
+
+			await this.tempDir.remove();
+		}
+	}
+
+	private async runFlows(): Promise<number> {
+		const limit = pLimit({ concurrency: this.options.limit, rejectOnClear: true });
+		const { signal } = this.controller;
+		signal.addEventListener('abort', () => limit.clearQueue(), { once: true });
+		const tasks: Array<Promise<void>> = [];
+		for (const [index, item] of this.items.entries()) {
+			if (item instanceof Flow) {
+				tasks.push(limit(() => this.runFlow(item, index)).catch((error: unknown) => this.fail(error)));
+			}
+		}
+
+		// Every task catches its error, so this waits until the last running flow has stopped.
+		await Promise.all(tasks);
+		signal.throwIfAborted();
+		return tasks.length;
+	}
+
+	private async runFlow(flow: Flow, index: number): Promise<void> {
+		const { signal } = this.controller;
+		signal.throwIfAborted();
+		// A file that goes through no step needs no copy: the output phase reads it directly.
+		if (flow.steps.length === 0 && flow.inputKind === 'file') {
+			this.results[index] = { type: 'file', path: flow.path!, bytes: await statInput(flow), temporary: false };
+			return;
+		}
+
+		const spool = new Spool(this.budget, this.tempDir);
+		await flow[executeFlow](spool, signal, { fallbackLabel: `item ${index + 1}` });
+		this.results[index] = spool.result();
+	}
+
+	private async writeOutput(): Promise<void> {
+		for (const [index, item] of this.items.entries()) {
+			this.controller.signal.throwIfAborted();
+			if (item instanceof Flow) {
+				await this.writeSpooled(this.results[index]!, item);
+			} else {
+				await runWriter(item, this.gate, index + 1);
+			}
+		}
+	}
+
+	private async writeSpooled(spooled: Spooled, flow: Flow): Promise<void> {
+		if (spooled.type === 'memory') {
+			for (const chunk of spooled.chunks) {
+				await this.gate.write(chunk);
+			}
+
+			spooled.release();
+			spooled.chunks = [];
+			return;
+		}
+
+		try {
+			for await (const chunk of createReadStream(spooled.path, { highWaterMark: chunkBytes })) {
+				await this.gate.write(chunk as Buffer);
+			}
+		} catch (error) {
+			if (error instanceof FlowcatError || isAbortError(error) || this.controller.signal.aborted) {
+				throw error;
+			}
+
+			throw inputError(flow.label(), error);
+		}
+
+		if (spooled.temporary) {
+			await unlink(spooled.path).catch(() => undefined);
+		}
+	}
+
+	private fail(error: unknown): void {
+		if (this.firstError === undefined && !isAbortError(error)) {
+			this.firstError = error;
+		}
+
+		this.controller.abort(error);
+	}
+
+	// The first real error wins; aborts of siblings it caused never replace it.
+	private chooseError(error: unknown): unknown {
+		if (this.firstError !== undefined) {
+			return this.firstError;
+		}
+
+		const reason: unknown = this.controller.signal.aborted ? this.controller.signal.reason : error;
+		return reason ?? error;
+	}
+}
+
+async function statInput(flow: Flow): Promise<number> {
+	try {
+		const stats = await stat(flow.path!);
+		if (!stats.isFile()) {
+			throw Object.assign(new Error(`EISDIR: not a regular file, read '${flow.path}'`), { code: 'EISDIR' });
+		}
+
+		return stats.size;
+	} catch (error) {
+		throw inputError(flow.label(), error);
+	}
+}
+
+function checkOutput(output: unknown): void {
+	const candidate = output as NodeJS.WritableStream | null;
+	if (typeof candidate?.write !== 'function' || typeof candidate.on !== 'function' || typeof candidate.end !== 'function') {
+		throw invalidType('output', 'a writable stream', output);
+	}
+}
+
+function checkItems(items: unknown): asserts items is Item[] {
+	if (!Array.isArray(items)) {
+		throw invalidType('items', 'an array of flows and writer functions', items);
+	}
+
+	for (const [index, item] of items.entries()) {
+		if (!(item instanceof Flow) && typeof item !== 'function') {
+			throw invalidType(`items[${index}]`, 'a Flow or a writer function', item);
+		}
+
+		if (typeof item === 'function' && item.length > 2) {
+			throw invalidType(`items[${index}]`, 'a writer function of 0, 1 or 2 parameters', item);
+		}
+	}
+}

@@ -1,0 +1,53 @@
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { FlowcatError, isAbortError, toError } from './errors';
+import type { OutputGate } from './output-gate';
+
+/**
+ * Writes its part of the output (a header, a separator, a footer) when its turn comes.
+ * With two parameters it calls `done` when finished; otherwise it returns (or resolves).
+ */
+export type Writer =
+	| ((out: Writable, done: (error?: Error | null) => void) => void)
+	| ((out: Writable) => void | Promise<void>)
+	| (() => void | Promise<void>);
+
+// Runs one writer with a Writable that forwards to the gate, so its bytes are counted, keep
+// their order, and respect the output's backpressure; the writer cannot end the real output.
+export async function runWriter(writer: Writer, gate: OutputGate, position: number): Promise<void> {
+	const out = new Writable({
+		write(chunk: Buffer, _encoding, callback) {
+			gate.write(chunk).then(() => callback(), callback);
+		},
+	});
+	try {
+		if (writer.length === 2) {
+			await new Promise<void>((resolve, reject) => {
+				(writer as (out: Writable, done: (error?: Error | null) => void) => void)(out, (error) => {
+					if (error) {
+						reject(error);
+					} else {
+						resolve();
+					}
+				});
+			});
+		} else {
+			await (writer as (out: Writable) => void | Promise<void>)(out);
+		}
+
+		if (!out.writableEnded) {
+			out.end();
+		}
+
+		await finished(out);
+	} catch (cause) {
+		out.destroy();
+		if (isAbortError(cause) || cause instanceof FlowcatError) {
+			throw cause;
+		}
+
+		const error = toError(cause);
+		const name = writer.name ? ` "${writer.name}"` : '';
+		throw new FlowcatError(`Writer${name} (item ${position}) failed: ${error.message}`, { code: 'FLOWCAT_WRITER_FAILED', cause: error });
+	}
+}
