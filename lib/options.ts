@@ -8,7 +8,7 @@ export interface ConcatOptions {
 	end?: boolean;
 	/** Stops the run: children killed, streams destroyed, temp files removed. */
 	signal?: AbortSignal;
-	/** How many bytes of finished outputs the run keeps in memory before using temp files. Default: 64 MiB. */
+	/** How many bytes of finished outputs the run keeps in memory before using temp files. Default: 16 MiB. */
 	maxMemoryBytes?: number;
 	/** Where temp files go. Default: os.tmpdir(). */
 	tempDir?: string;
@@ -23,7 +23,7 @@ export interface ResolvedConcatOptions {
 }
 
 export const defaultLimit = 16;
-export const defaultMaxMemoryBytes = 64 * 1024 * 1024;
+export const defaultMaxMemoryBytes = 16 * 1024 * 1024;
 
 // Every option's check and default in one place; bad values fail at once.
 export function resolveConcatOptions(options: ConcatOptions | undefined): ResolvedConcatOptions {

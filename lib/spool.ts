@@ -76,9 +76,19 @@ export class Spool extends Writable {
 			return { type: 'file', path: this.filePath, bytes: this.totalBytes, temporary: true };
 		}
 
-		const held = this.heldBytes;
+		// Hand the chunks over, so that dropping them in the output phase frees them.
+		const { budget, chunks, heldBytes } = this;
+		this.chunks = [];
 		this.heldBytes = 0;
-		return { type: 'memory', chunks: this.chunks, bytes: this.totalBytes, release: () => this.budget.release(held) };
+		let released = false;
+		return {
+			type: 'memory', chunks, bytes: this.totalBytes, release() {
+				if (!released) {
+					released = true;
+					budget.release(heldBytes);
+				}
+			},
+		};
 	}
 
 	private discard(): void {

@@ -5,12 +5,10 @@ import type { OutputGate } from './output-gate';
 
 /**
  * Writes its part of the output (a header, a separator, a footer) when its turn comes.
- * With two parameters it calls `done` when finished; otherwise it returns (or resolves).
+ * Declared with two parameters it calls `done` when finished; otherwise it returns (or resolves).
+ * One signature, so an inline `(out) => ...` gets its parameter's type.
  */
-export type Writer =
-	| ((out: Writable, done: (error?: Error | null) => void) => void)
-	| ((out: Writable) => void | Promise<void>)
-	| (() => void | Promise<void>);
+export type Writer = (out: Writable, done: (error?: Error | null) => void) => void | Promise<void>;
 
 // Runs one writer with a Writable that forwards to the gate, so its bytes are counted, keep
 // their order, and respect the output's backpressure; the writer cannot end the real output.
@@ -23,7 +21,7 @@ export async function runWriter(writer: Writer, gate: OutputGate, position: numb
 	try {
 		if (writer.length === 2) {
 			await new Promise<void>((resolve, reject) => {
-				(writer as (out: Writable, done: (error?: Error | null) => void) => void)(out, (error) => {
+				void writer(out, (error) => {
 					if (error) {
 						reject(error);
 					} else {
@@ -32,7 +30,7 @@ export async function runWriter(writer: Writer, gate: OutputGate, position: numb
 				});
 			});
 		} else {
-			await (writer as (out: Writable) => void | Promise<void>)(out);
+			await writer(out, () => undefined);
 		}
 
 		if (!out.writableEnded) {

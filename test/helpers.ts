@@ -54,3 +54,11 @@ export function isRunning(pid: number): boolean {
 		return false;
 	}
 }
+
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+	let resolve!: () => void;
+	const promise = new Promise<void>((done) => {
+		resolve = done;
+	});
+	return { promise, resolve };
+}

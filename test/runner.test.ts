@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough, Transform, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { AbortError, concat, concatToFile, Flow, FlowcatError, runner, type Writer } from '../lib/index';
-import { createCollector, createTempDir, delay, fixture, isRunning, listDir, openFileDescriptors } from './helpers';
+import { createCollector, createTempDir, deferred, delay, fixture, isRunning, listDir, openFileDescriptors } from './helpers';
 
 const upper = () => new Transform({
 	transform(chunk: Buffer, _encoding, callback) {
@@ -17,9 +17,13 @@ const upper = () => new Transform({
 test('Outputs stand in list order whatever order the flows finish in', async () => {
 	const count = 12;
 	const finished: number[] = [];
+	// Flow i finishes only after flow i + 1 has: completion is exactly reversed.
+	const done = Array.from({ length: count + 1 }, () => deferred());
+	done[count].resolve();
 	const flows = Array.from({ length: count }, (_, index) => new Flow([async (text: string) => {
-		await delay((count - index) * 4);
+		await done[index + 1].promise;
 		finished.push(index);
+		done[index].resolve();
 		return `<${text}>`;
 	}]).input(String(index)));
 	const output = createCollector();
