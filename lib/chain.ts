@@ -4,13 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type File from 'vinyl';
+import { chunkBytes } from './buffered-file';
 import { ChildProcessStream, isChildProcess } from './child-process';
 import { AbortError, describeValue, FlowcatError, inputError, toError } from './errors';
 import type { Input } from './input';
 import { stepLabel, type CallbackStep, type FunctionStep, type StepSpec } from './steps';
 import { createStepFile, toNodeReadable, type SourceMap } from './vinyl';
-
-export const chunkBytes = 1024 * 1024;
 
 export interface ChainOptions {
 	signal: AbortSignal;

@@ -19,8 +19,17 @@ export interface FlowRunOptions {
 	signal?: AbortSignal;
 }
 
-// The runner's way in: runs the flow into a sink. A symbol, so it stays out of the public API.
+// The runner's ways in: the flow's input, and running it into a sink. Symbols, so they stay
+// out of the public API.
 export const executeFlow = Symbol('flowcat.executeFlow');
+export const flowInput = Symbol('flowcat.flowInput');
+
+export interface ExecuteOptions {
+	fallbackLabel?: string;
+	alwaysEmitError?: boolean;
+	/** The input as the runner already read it (for a digest), instead of reading it again. */
+	input?: Input;
+}
 
 // One input piped through an ordered chain of steps, created lazily when the flow runs.
 export class Flow extends EventEmitter {
@@ -129,11 +138,15 @@ export class Flow extends EventEmitter {
 		return this.name ?? fallback;
 	}
 
-	async [executeFlow](sink: Writable, signal: AbortSignal, options: { fallbackLabel?: string; alwaysEmitError?: boolean } = {}): Promise<ChainResult> {
+	get [flowInput](): Input {
+		return this.source ?? { type: 'buffer', buffer: Buffer.alloc(0) };
+	}
+
+	async [executeFlow](sink: Writable, signal: AbortSignal, options: ExecuteOptions = {}): Promise<ChainResult> {
 		const started = performance.now();
 		this.emit('exec');
 		try {
-			const result = await runChain(this.takeSource(), [...this.steps], sink, {
+			const result = await runChain(options.input ?? this.takeSource(), [...this.steps], sink, {
 				signal,
 				label: this.label(options.fallbackLabel),
 				fallbackPath: this.path ?? this.name ?? 'flow-input',
@@ -150,7 +163,7 @@ export class Flow extends EventEmitter {
 	}
 
 	private takeSource(): Input {
-		const source = this.source ?? { type: 'buffer', buffer: Buffer.alloc(0) };
+		const source = this[flowInput];
 		if (source.type === 'stream') {
 			if (this.streamConsumed) {
 				throw new Error(`The input stream of ${this.label()} was already consumed: a flow over a stream runs once`);

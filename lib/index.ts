@@ -4,5 +4,7 @@ export { concat, type Item, type Summary } from './runner';
 export { concatToFile } from './concat-to-file';
 export type { Writer } from './writer';
 export type { ConcatOptions } from './options';
+export { Cache, type CacheOptions } from './cache/cache';
+export type { CacheMethod } from './cache/key';
 export { AbortError, FlowcatError, type ErrorCode } from './errors';
 export * as runner from './runner-namespace';

@@ -1,5 +1,7 @@
 import { tmpdir } from 'node:os';
-import { invalidRange, invalidType } from './errors';
+import { Cache, toCache, type CacheOptions } from './cache/cache';
+import { checkCount } from './check';
+import { invalidType } from './errors';
 
 export interface ConcatOptions {
 	/** How many flows run at once. Default: 16. */
@@ -12,6 +14,8 @@ export interface ConcatOptions {
 	maxMemoryBytes?: number;
 	/** Where temp files go. Default: os.tmpdir(). */
 	tempDir?: string;
+	/** Reuse results of unchanged inputs across runs. Absent: no reuse. */
+	cache?: Cache | CacheOptions;
 }
 
 export interface ResolvedConcatOptions {
@@ -20,6 +24,7 @@ export interface ResolvedConcatOptions {
 	signal?: AbortSignal;
 	maxMemoryBytes: number;
 	tempDir: string;
+	cache?: Cache;
 }
 
 export const defaultLimit = 16;
@@ -33,7 +38,7 @@ export function resolveConcatOptions(options: ConcatOptions | undefined): Resolv
 		throw invalidType('options', 'an object', options);
 	}
 
-	const { limit = defaultLimit, end = true, signal, maxMemoryBytes = defaultMaxMemoryBytes, tempDir = tmpdir() } = options;
+	const { limit = defaultLimit, end = true, signal, maxMemoryBytes = defaultMaxMemoryBytes, tempDir = tmpdir(), cache } = options;
 	checkCount('limit', limit);
 	checkCount('maxMemoryBytes', maxMemoryBytes, 0);
 	if (typeof end !== 'boolean') {
@@ -48,15 +53,5 @@ export function resolveConcatOptions(options: ConcatOptions | undefined): Resolv
 		throw invalidType('tempDir', 'a non-empty string', tempDir);
 	}
 
-	return { limit, end, signal, maxMemoryBytes, tempDir };
-}
-
-export function checkCount(name: string, value: unknown, minimum = 1): asserts value is number {
-	if (typeof value !== 'number') {
-		throw invalidType(name, `a number from ${minimum} up`, value);
-	}
-
-	if (Number.isNaN(value) || value < minimum || (!Number.isInteger(value) && value !== Infinity)) {
-		throw invalidRange(name, `a whole number from ${minimum} up`, value);
-	}
+	return { limit, end, signal, maxMemoryBytes, tempDir, cache: cache === undefined ? undefined : toCache(cache) };
 }

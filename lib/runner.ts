@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import pLimit from 'p-limit';
-import { chunkBytes } from './chain';
+import { chunkBytes } from './buffered-file';
+import { CacheSession } from './cache/session';
 import { AbortError, FlowcatError, inputError, invalidType, isAbortError } from './errors';
 import { executeFlow, Flow } from './flow';
 import { resolveConcatOptions, type ConcatOptions, type ResolvedConcatOptions } from './options';
@@ -38,6 +39,7 @@ class Run {
 	private readonly budget: MemoryBudget;
 	private readonly tempDir: TempDir;
 	private readonly results: Array<Spooled | undefined>;
+	private readonly cache?: CacheSession;
 	private firstError?: unknown;
 
 	constructor(output: NodeJS.WritableStream, items: Item[], options: ResolvedConcatOptions) {
@@ -47,6 +49,7 @@ class Run {
 		this.budget = new MemoryBudget(options.maxMemoryBytes);
 		this.tempDir = new TempDir(options.tempDir);
 		this.results = new Array(items.length);
+		this.cache = options.cache && new CacheSession(options.cache, this.budget);
 	}
 
 	async start(): Promise<Summary> {
@@ -64,7 +67,7 @@ class Run {
 				await this.gate.end();
 			}
 
-			return { flows, hits: 0, misses: 0, bytes: this.gate.bytes };
+			return { flows, hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, bytes: this.gate.bytes };
 		} catch (error) {
 			throw this.chooseError(error);
 		} finally {
@@ -76,6 +79,7 @@ class Run {
 				}
 			}
 
+			await this.cache?.finish();
 			await this.tempDir.remove();
 		}
 	}
@@ -100,14 +104,35 @@ class Run {
 	private async runFlow(flow: Flow, index: number): Promise<void> {
 		const { signal } = this.controller;
 		signal.throwIfAborted();
+		const label = flow.label(`item ${index + 1}`);
+		const lookup = await this.cache?.lookup(flow, label);
+		if (lookup?.status === 'hit') {
+			flow.emit('hit', { source: 'local', path: flow.path });
+			flow.emit('done', { path: flow.path, durationMs: 0 });
+			this.results[index] = lookup.spooled;
+			return;
+		}
+
+		if (lookup) {
+			flow.emit('miss', { path: flow.path });
+		}
+
 		// A file that goes through no step needs no copy: the output phase reads it directly.
-		if (flow.steps.length === 0 && flow.inputKind === 'file') {
-			this.results[index] = { type: 'file', path: flow.path!, bytes: await statInput(flow), temporary: false };
+		if (!this.cache && flow.steps.length === 0 && flow.inputKind === 'file') {
+			this.results[index] = { type: 'file', path: flow.path!, bytes: await statInput(flow, label), temporary: false };
 			return;
 		}
 
 		const spool = new Spool(this.budget, this.tempDir);
-		await flow[executeFlow](spool, signal, { fallbackLabel: `item ${index + 1}` });
+		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool);
+		try {
+			await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
+		} catch (error) {
+			store?.sink.destroy();
+			throw error;
+		}
+
+		await store?.commit();
 		this.results[index] = spool.result();
 	}
 
@@ -169,7 +194,7 @@ class Run {
 	}
 }
 
-async function statInput(flow: Flow): Promise<number> {
+async function statInput(flow: Flow, label: string): Promise<number> {
 	try {
 		const stats = await stat(flow.path!);
 		if (!stats.isFile()) {
@@ -178,7 +203,7 @@ async function statInput(flow: Flow): Promise<number> {
 
 		return stats.size;
 	} catch (error) {
-		throw inputError(flow.label(), error);
+		throw inputError(label, error);
 	}
 }
 

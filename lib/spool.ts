@@ -1,7 +1,5 @@
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { chunkBytes } from './chain';
+import { BufferedFile, chunkBytes } from './buffered-file';
 import type { TempDir } from './temp-dir';
 
 // How many bytes of finished flow outputs a run may hold in memory, shared by its flows.
@@ -25,9 +23,23 @@ export class MemoryBudget {
 	release(bytes: number): void {
 		this.usedBytes -= bytes;
 	}
+
+	// Chunks held against the budget, handed out with a release that works once.
+	hold(chunks: Buffer[], bytes: number): Spooled {
+		let released = false;
+		return {
+			type: 'memory', chunks, bytes, release: () => {
+				if (!released) {
+					released = true;
+					this.release(bytes);
+				}
+			},
+		};
+	}
 }
 
-// A flow's finished output, waiting for its turn in the output phase.
+// A flow's finished output, waiting for its turn in the output phase: chunks in memory, or
+// the first `bytes` of a file (a temp file of the run's, a cache entry, or the input itself).
 export type Spooled =
 	| { type: 'memory'; chunks: Buffer[]; bytes: number; release: () => void }
 	| { type: 'file'; path: string; bytes: number; temporary: boolean };
@@ -39,9 +51,7 @@ export class Spool extends Writable {
 	private chunks: Buffer[] = [];
 	private heldBytes = 0;
 	private totalBytes = 0;
-	private handle?: FileHandle;
-	private filePath?: string;
-	private pendingBytes = 0;
+	private file?: BufferedFile;
 
 	constructor(budget: MemoryBudget, tempDir: TempDir) {
 		super({ highWaterMark: chunkBytes });
@@ -58,84 +68,50 @@ export class Spool extends Writable {
 	}
 
 	override _final(callback: (error?: Error | null) => void): void {
-		this.flush().then(() => this.closeFile()).then(() => callback(), callback);
+		(this.file?.close() ?? Promise.resolve()).then(() => callback(), callback);
 	}
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
 		// After `finish` (auto-destroy) the output is kept for the output phase.
 		if (!this.writableFinished) {
-			this.discard();
+			this.budget.release(this.heldBytes);
+			this.heldBytes = 0;
+			this.chunks = [];
 		}
 
-		this.closeFile().then(() => callback(error), () => callback(error));
+		(this.file?.release() ?? Promise.resolve()).then(() => callback(error));
 	}
 
 	/** The stored output, once the spool has finished. Its memory now belongs to the caller. */
 	result(): Spooled {
-		if (this.filePath) {
-			return { type: 'file', path: this.filePath, bytes: this.totalBytes, temporary: true };
+		if (this.file) {
+			return { type: 'file', path: this.file.path, bytes: this.totalBytes, temporary: true };
 		}
 
-		// Hand the chunks over, so that dropping them in the output phase frees them.
-		const { budget, chunks, heldBytes } = this;
+		const spooled = this.budget.hold(this.chunks, this.heldBytes);
 		this.chunks = [];
 		this.heldBytes = 0;
-		let released = false;
-		return {
-			type: 'memory', chunks, bytes: this.totalBytes, release() {
-				if (!released) {
-					released = true;
-					budget.release(heldBytes);
-				}
-			},
-		};
-	}
-
-	private discard(): void {
-		this.budget.release(this.heldBytes);
-		this.heldBytes = 0;
-		this.chunks = [];
+		return spooled;
 	}
 
 	private async store(buffers: Buffer[]): Promise<void> {
 		const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
 		this.totalBytes += size;
-		if (!this.handle && this.budget.take(size)) {
+		if (!this.file && this.budget.take(size)) {
 			this.chunks.push(...buffers);
 			this.heldBytes += size;
 			return;
 		}
 
-		if (!this.handle) {
+		if (!this.file) {
 			// Over budget: what was held moves to disk with the rest.
-			this.filePath = await this.tempDir.newFile();
-			this.handle = await open(this.filePath, 'w');
+			this.file = new BufferedFile(await this.tempDir.newFile());
+			buffers = [...this.chunks, ...buffers];
 			this.budget.release(this.heldBytes);
-			this.pendingBytes = this.heldBytes;
 			this.heldBytes = 0;
+			this.chunks = [];
 		}
 
-		this.chunks.push(...buffers);
-		this.pendingBytes += size;
-		if (this.pendingBytes >= chunkBytes) {
-			await this.flush();
-		}
-	}
-
-	private async flush(): Promise<void> {
-		if (!this.handle || this.chunks.length === 0) {
-			return;
-		}
-
-		const chunks = this.chunks;
-		this.chunks = [];
-		this.pendingBytes = 0;
-		await this.handle.writev(chunks);
-	}
-
-	private async closeFile(): Promise<void> {
-		const handle = this.handle;
-		this.handle = undefined;
-		await handle?.close();
+		await this.file.append(buffers);
 	}
 }

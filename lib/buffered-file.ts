@@ -1,0 +1,55 @@
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+
+export const chunkBytes = 1024 * 1024;
+
+// Appends chunks to a file in batches of about 1 MiB: one writev for many small chunks.
+export class BufferedFile {
+	readonly path: string;
+	private handle?: Promise<FileHandle>;
+	private pending: Buffer[] = [];
+	private pendingBytes = 0;
+
+	constructor(filePath: string) {
+		this.path = filePath;
+	}
+
+	async append(buffers: Buffer[]): Promise<void> {
+		this.handle ??= open(this.path, 'w');
+		for (const buffer of buffers) {
+			this.pending.push(buffer);
+			this.pendingBytes += buffer.length;
+		}
+
+		if (this.pendingBytes >= chunkBytes) {
+			await this.flush();
+		}
+	}
+
+	async flush(): Promise<void> {
+		if (this.pending.length === 0) {
+			return;
+		}
+
+		const buffers = this.pending;
+		this.pending = [];
+		this.pendingBytes = 0;
+		this.handle ??= open(this.path, 'w');
+		await (await this.handle).writev(buffers);
+	}
+
+	// Flushes what is pending and closes the file (it is created even when empty).
+	async close(): Promise<void> {
+		this.handle ??= open(this.path, 'w');
+		await this.flush();
+		await this.release();
+	}
+
+	// Closes without flushing, on the error path; never throws.
+	async release(): Promise<void> {
+		const handle = this.handle;
+		this.handle = undefined;
+		this.pending = [];
+		await (await handle?.catch(() => undefined))?.close().catch(() => undefined);
+	}
+}

@@ -1,0 +1,189 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { mkdir, open, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { BufferedFile, chunkBytes } from '../buffered-file';
+import type { MemoryBudget, Spooled } from '../spool';
+
+// An entry is the result's bytes followed by a trailer, so it can be written while the flow
+// streams: JSON {size, sha256}, its length (uint32 BE), then the magic "FCAT".
+const magic = Buffer.from('FCAT');
+const maxTrailerBytes = 4096;
+// Entries up to this size are read whole in one go and served from memory.
+const smallEntryBytes = chunkBytes;
+// A hit refreshes an entry's mtime (its age for pruning) at most this often.
+const touchIntervalMs = 60 * 60 * 1000;
+
+export type EntryRead =
+	| { status: 'hit'; spooled: Spooled }
+	| { status: 'miss' }
+	| { status: 'damaged'; reason: string };
+
+export function entryPath(dir: string, id: string): string {
+	return path.join(dir, 'entries', id.slice(0, 2), id);
+}
+
+function encodeTrailer(size: number, sha256: string): Buffer {
+	const json = Buffer.from(JSON.stringify({ size, sha256 }));
+	const length = Buffer.alloc(4);
+	length.writeUInt32BE(json.length);
+	return Buffer.concat([json, length, magic]);
+}
+
+function decodeTrailer(tail: Buffer, totalBytes: number): { size: number; sha256: string } | undefined {
+	if (tail.length < 8 || !tail.subarray(-4).equals(magic)) {
+		return undefined;
+	}
+
+	const length = tail.readUInt32BE(tail.length - 8);
+	if (length > tail.length - 8) {
+		return undefined;
+	}
+
+	try {
+		const trailer = JSON.parse(tail.subarray(tail.length - 8 - length, tail.length - 8).toString()) as { size: unknown; sha256: unknown };
+		const { size, sha256 } = trailer;
+		if (typeof size !== 'number' || typeof sha256 !== 'string' || size + length + 8 !== totalBytes) {
+			return undefined;
+		}
+
+		return { size, sha256 };
+	} catch {
+		return undefined;
+	}
+}
+
+// Reads and checks an entry. Anything wrong with it (truncated, garbage, a folder in its
+// place) is "damaged", and the entry is removed so the next store repairs it.
+export async function readEntry(dir: string, id: string, budget: MemoryBudget): Promise<EntryRead> {
+	const filePath = entryPath(dir, id);
+	let handle;
+	try {
+		handle = await open(filePath, 'r');
+	} catch (error) {
+		const code = (error as NodeJS.ErrnoException).code;
+		if (code === 'ENOENT') {
+			return { status: 'miss' };
+		}
+
+		await rm(code === 'ENOTDIR' ? path.dirname(filePath) : filePath, { recursive: true, force: true }).catch(() => undefined);
+		return { status: 'damaged', reason: `${code ?? 'unreadable'}` };
+	}
+
+	try {
+		return await checkEntry(filePath, handle, budget);
+	} catch (error) {
+		return await damaged(filePath, (error as NodeJS.ErrnoException).code ?? 'unreadable');
+	} finally {
+		await handle.close();
+	}
+}
+
+async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBudget): Promise<EntryRead> {
+	const { size: totalBytes, mtimeMs } = await handle.stat();
+	const small = totalBytes <= smallEntryBytes;
+	const tail = Buffer.allocUnsafe(small ? totalBytes : Math.min(totalBytes, maxTrailerBytes));
+	await handle.read(tail, 0, tail.length, totalBytes - tail.length);
+	const trailer = decodeTrailer(tail, totalBytes);
+	if (!trailer) {
+		return await damaged(filePath, 'bad trailer');
+	}
+
+	const hash = createHash('sha256');
+	if (small) {
+		hash.update(tail.subarray(0, trailer.size));
+	} else {
+		const buffer = Buffer.allocUnsafe(chunkBytes);
+		for (let offset = 0; offset < trailer.size; offset += chunkBytes) {
+			const { bytesRead } = await handle.read(buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
+			hash.update(buffer.subarray(0, bytesRead));
+		}
+	}
+
+	if (hash.digest('hex') !== trailer.sha256) {
+		return await damaged(filePath, 'digest mismatch');
+	}
+
+	if (Date.now() - mtimeMs > touchIntervalMs) {
+		const now = new Date();
+		await utimes(filePath, now, now).catch(() => undefined);
+	}
+
+	if (small && budget.take(trailer.size)) {
+		return { status: 'hit', spooled: budget.hold([tail.subarray(0, trailer.size)], trailer.size) };
+	}
+
+	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false } };
+}
+
+async function damaged(filePath: string, reason: string): Promise<EntryRead> {
+	await rm(filePath, { recursive: true, force: true }).catch(() => undefined);
+	return { status: 'damaged', reason };
+}
+
+// Writes an entry to a temp file while the flow runs; `commit` renames it into place,
+// so a reader sees a whole entry or none, even when the process is killed mid-write.
+export class EntryWriter extends Writable {
+	private readonly dir: string;
+	private readonly id: string;
+	private readonly file: BufferedFile;
+	private readonly hash: Hash = createHash('sha256');
+	private size = 0;
+	private folderReady?: Promise<unknown>;
+
+	constructor(dir: string, id: string) {
+		super({ highWaterMark: chunkBytes });
+		this.dir = dir;
+		this.id = id;
+		this.file = new BufferedFile(path.join(dir, 'tmp', `${id}.${process.pid}.${randomBytes(4).toString('hex')}`));
+	}
+
+	override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
+		this.hash.update(chunk);
+		this.size += chunk.length;
+		this.folderReady.then(() => this.file.append([chunk])).then(() => callback(), callback);
+	}
+
+	override _final(callback: (error?: Error | null) => void): void {
+		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
+		const trailer = encodeTrailer(this.size, this.hash.digest('hex'));
+		this.folderReady.then(() => this.file.append([trailer])).then(() => this.file.close()).then(() => callback(), callback);
+	}
+
+	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+		if (this.writableFinished) {
+			callback(error);
+			return;
+		}
+
+		this.discard().then(() => callback(error));
+	}
+
+	/** Puts the finished entry in place. A folder or file in the way is removed first. */
+	async commit(): Promise<void> {
+		const target = entryPath(this.dir, this.id);
+		try {
+			await mkdir(path.dirname(target), { recursive: true });
+		} catch {
+			await rm(path.dirname(target), { recursive: true, force: true });
+			await mkdir(path.dirname(target), { recursive: true });
+		}
+
+		try {
+			await rename(this.file.path, target);
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code !== 'EISDIR' && (error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') {
+				throw error;
+			}
+
+			await rm(target, { recursive: true, force: true });
+			await rename(this.file.path, target);
+		}
+	}
+
+	async discard(): Promise<void> {
+		await this.file.release();
+		await rm(this.file.path, { force: true });
+	}
+}

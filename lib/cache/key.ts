@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { inputError } from '../errors';
+import type { Flow } from '../flow';
+import { flowInput } from '../flow';
+import type { Input } from '../input';
+import type { StepSpec } from '../steps';
+
+export type CacheMethod = 'stat' | 'md5' | 'sha1' | 'sha256' | 'sha512';
+export const cacheMethods: readonly CacheMethod[] = ['stat', 'md5', 'sha1', 'sha256', 'sha512'];
+
+// Bumped when the entry format or the meaning of a key changes: old entries are then misses.
+const keyFormat = 'flowcat-cache-1';
+// File systems stamp mtimes coarsely (a few ms): a file changed twice within one stamp keeps
+// its size and mtime. A file this recent is keyed by its contents instead.
+const racyWindowMs = 2000;
+
+export interface CacheIdentity {
+	/** sha256 hex: names the entry, never a path built from user input. */
+	id: string;
+	/** The input to run the flow with: a file already read for its digest is not read again. */
+	input: Input;
+}
+
+// What a result depends on: the flow's key, and its input's path and state (stat or digest).
+// Undefined for a stream with nothing to key it by: that flow is not cached.
+export async function identifyFlow(flow: Flow, method: CacheMethod, label: string): Promise<CacheIdentity | undefined> {
+	const input = flow[flowInput];
+	const flowKey = flow.key ?? digestSteps(flow.steps);
+	const id = (...parts: unknown[]) => sha256(JSON.stringify([keyFormat, flowcatVersion(), flowKey, ...parts]));
+
+	if (input.type === 'buffer') {
+		// Contents in memory may differ from the file on disk (an earlier plugin changed them): digest them.
+		return { id: id(relativePath(input.file?.path, input.file?.cwd), digest(method, input.buffer)), input };
+	}
+
+	if (input.type === 'stream') {
+		const stats = input.file?.stat;
+		if (method !== 'stat' || !input.file?.path || !stats?.mtime) {
+			return undefined;
+		}
+
+		return { id: id(relativePath(input.file.path, input.file.cwd), stats.size, stats.mtime.getTime()), input };
+	}
+
+	try {
+		const stats = await stat(input.path, { bigint: true });
+		if (!stats.isFile()) {
+			throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${input.path}'`), { code: 'EISDIR' });
+		}
+
+		const isRacy = Date.now() - Number(stats.mtimeMs) < racyWindowMs;
+		if (method === 'stat' && !isRacy) {
+			return { id: id(relativePath(input.path), 'stat', String(stats.size), String(stats.mtimeNs)), input };
+		}
+
+		const buffer = await readFile(input.path);
+		return { id: id(relativePath(input.path), digest(method, buffer)), input: { type: 'buffer', buffer } };
+	} catch (error) {
+		throw inputError(label, error);
+	}
+}
+
+let version: string | undefined;
+
+// A new flowcat may change what steps produce (a fix in a step kind): results are not shared across versions.
+function flowcatVersion(): string {
+	version ??= (JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+	return version;
+}
+
+function digest(method: CacheMethod, buffer: Buffer): string {
+	const algorithm = method === 'stat' ? 'sha256' : method;
+	return `${algorithm}:${createHash(algorithm).update(buffer).digest('hex')}`;
+}
+
+export function sha256(text: string | Buffer): string {
+	return createHash('sha256').update(text).digest('hex');
+}
+
+// The default key: the steps' source text. Options a step closes over are not in it;
+// that is what `key` is for.
+function digestSteps(steps: readonly StepSpec[]): string {
+	return sha256(steps.map((step) => step.run.toString()).join('\u0000'));
+}
+
+// Relative, so that checkouts in different folders share digest-keyed results.
+function relativePath(filePath: string | undefined, cwd = process.cwd()): string | null {
+	return filePath === undefined ? null : path.relative(cwd, filePath).split(path.sep).join('/');
+}

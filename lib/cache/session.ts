@@ -1,0 +1,102 @@
+import { mkdir } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { toError } from '../errors';
+import type { Flow } from '../flow';
+import type { MemoryBudget, Spooled } from '../spool';
+import { createTee } from '../tee';
+import type { Cache } from './cache';
+import { EntryWriter, readEntry } from './entry';
+import { identifyFlow, type CacheIdentity } from './key';
+
+export type Lookup =
+	| { status: 'hit'; spooled: Spooled; identity: CacheIdentity }
+	| { status: 'miss'; identity?: CacheIdentity };
+
+// One run's use of a cache: looks flows up, stores new results, counts hits and misses, and
+// reports what went wrong with the cache once at the end, without failing the run for it.
+export class CacheSession {
+	hits = 0;
+	misses = 0;
+	private readonly cache: Cache;
+	private readonly budget: MemoryBudget;
+	private ready?: Promise<boolean>;
+	private stored = 0;
+	private readonly repaired: string[] = [];
+	private writeError?: Error;
+
+	constructor(cache: Cache, budget: MemoryBudget) {
+		this.cache = cache;
+		this.budget = budget;
+	}
+
+	async lookup(flow: Flow, label: string): Promise<Lookup> {
+		const identity = await identifyFlow(flow, this.cache.method, label);
+		if (!identity || !(await this.isReady())) {
+			this.misses += 1;
+			return { status: 'miss', identity: undefined };
+		}
+
+		const read = await readEntry(this.cache.dir, identity.id, this.budget);
+		if (read.status === 'hit') {
+			this.hits += 1;
+			return { status: 'hit', spooled: read.spooled, identity };
+		}
+
+		if (read.status === 'damaged') {
+			this.repaired.push(`${label} (${read.reason})`);
+		}
+
+		this.misses += 1;
+		return { status: 'miss', identity };
+	}
+
+	// A sink that feeds `spool` and, on the side, a new entry; `commit` after the flow succeeded.
+	createStore(identity: CacheIdentity, spool: Writable): { sink: Writable; commit: () => Promise<void> } {
+		const writer = new EntryWriter(this.cache.dir, identity.id);
+		const sink = createTee(spool, writer, (error) => this.onWriteError(error));
+		const commit = async () => {
+			if (writer.destroyed && !writer.writableFinished) {
+				return;
+			}
+
+			try {
+				await writer.commit();
+				this.stored += 1;
+			} catch (error) {
+				this.onWriteError(toError(error));
+				await writer.discard();
+			}
+		};
+
+		return { sink, commit };
+	}
+
+	// After the run: prune if anything was added, and say once what happened to the cache.
+	async finish(): Promise<void> {
+		if (this.stored > 0) {
+			await this.cache.prune().catch((error: unknown) => this.onWriteError(toError(error)));
+		}
+
+		if (this.repaired.length > 0) {
+			const shown = this.repaired.slice(0, 5).join(', ');
+			const more = this.repaired.length > 5 ? ` and ${this.repaired.length - 5} more` : '';
+			process.emitWarning(`flowcat: ${this.repaired.length} damaged cache ${this.repaired.length === 1 ? 'entry was' : 'entries were'} removed from ${this.cache.dir} and rebuilt: ${shown}${more}`, { code: 'FLOWCAT_CACHE_REPAIRED' });
+		}
+
+		if (this.writeError) {
+			process.emitWarning(`flowcat: could not write to the cache in ${this.cache.dir}; results were not stored: ${this.writeError.message}`, { code: 'FLOWCAT_CACHE_UNWRITABLE' });
+		}
+	}
+
+	private isReady(): Promise<boolean> {
+		this.ready ??= mkdir(this.cache.dir, { recursive: true }).then(() => true, (error: unknown) => {
+			this.onWriteError(toError(error));
+			return false;
+		});
+		return this.ready;
+	}
+
+	private onWriteError(error: Error): void {
+		this.writeError ??= error;
+	}
+}
