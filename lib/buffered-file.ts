@@ -50,6 +50,14 @@ export class BufferedFile {
 		const handle = this.handle;
 		this.handle = undefined;
 		this.pending = [];
-		await (await handle?.catch(() => undefined))?.close().catch(() => undefined);
+		if (!handle) {
+			return;
+		}
+
+		try {
+			await (await handle).close();
+		} catch {
+			// The file failed to open or close: on this path the first error is already known.
+		}
 	}
 }

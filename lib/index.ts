@@ -2,6 +2,9 @@ export { Flow, Task, type FlowOptions, type FlowOutput, type FlowRunOptions } fr
 export type { Step, FunctionStep, CallbackStep, FactoryStep } from './steps';
 export { concat, type Item, type Summary } from './runner';
 export { concatToFile } from './concat-to-file';
+export { concatToVinyl, concatToVinylStream, type ConcatToVinylOptions } from './concat-to-vinyl';
+export { concatFlows, type ConcatFlowsOptions } from './gulp';
+export { wrap } from './wrap';
 export type { Writer } from './writer';
 export type { ConcatOptions } from './options';
 export { Cache, type CacheOptions } from './cache/cache';

@@ -4,11 +4,13 @@ import pLimit from 'p-limit';
 import { chunkBytes } from './buffered-file';
 import { CacheSession } from './cache/session';
 import { AbortError, FlowcatError, inputError, invalidType, isAbortError } from './errors';
+import type { ChainResult } from './chain';
 import { executeFlow, Flow } from './flow';
 import { resolveConcatOptions, type ConcatOptions, type ResolvedConcatOptions } from './options';
 import { OutputGate } from './output-gate';
 import { MemoryBudget, Spool, type Spooled } from './spool';
 import { TempDir } from './temp-dir';
+import type { SourceMap } from './vinyl';
 import { runWriter, type Writer } from './writer';
 
 export interface Summary {
@@ -25,9 +27,21 @@ export type Item = Flow | Writer;
 // Runs the flows in parallel (at most `limit` at once), then writes every item's bytes to
 // `output` in the order of `items`. Nothing is written unless every flow succeeded.
 export async function concat(output: NodeJS.WritableStream, items: Item[], options?: ConcatOptions): Promise<Summary> {
+	return runConcat(output, items, options, {});
+}
+
+// What the vinyl and gulp layers learn as a run goes: progress, each item's bytes and map.
+export interface RunHooks {
+	onFlowSettled?: (settled: number, total: number) => void;
+	/** Every flow succeeded; the output phase starts. */
+	onFlowsDone?: () => void;
+	onItemWritten?: (index: number, bytes: number, sourceMap: SourceMap | undefined) => void;
+}
+
+export async function runConcat(output: NodeJS.WritableStream, items: Item[], options: ConcatOptions | undefined, hooks: RunHooks): Promise<Summary> {
 	checkOutput(output);
 	checkItems(items);
-	const run = new Run(output, items, resolveConcatOptions(options));
+	const run = new Run(output, items, resolveConcatOptions(options), hooks);
 	return run.start();
 }
 
@@ -40,11 +54,13 @@ class Run {
 	private readonly tempDir: TempDir;
 	private readonly results: Array<Spooled | undefined>;
 	private readonly cache?: CacheSession;
+	private readonly hooks: RunHooks;
 	private firstError?: unknown;
 
-	constructor(output: NodeJS.WritableStream, items: Item[], options: ResolvedConcatOptions) {
+	constructor(output: NodeJS.WritableStream, items: Item[], options: ResolvedConcatOptions, hooks: RunHooks) {
 		this.items = items;
 		this.options = options;
+		this.hooks = hooks;
 		this.gate = new OutputGate(output, this.controller);
 		this.budget = new MemoryBudget(options.maxMemoryBytes);
 		this.tempDir = new TempDir(options.tempDir);
@@ -89,15 +105,22 @@ class Run {
 		const { signal } = this.controller;
 		signal.addEventListener('abort', () => limit.clearQueue(), { once: true });
 		const tasks: Array<Promise<void>> = [];
+		let settled = 0;
+		const onSettled = () => {
+			settled += 1;
+			this.hooks.onFlowSettled?.(settled, tasks.length);
+		};
+
 		for (const [index, item] of this.items.entries()) {
 			if (item instanceof Flow) {
-				tasks.push(limit(() => this.runFlow(item, index)).catch((error: unknown) => this.fail(error)));
+				tasks.push(limit(() => this.runFlow(item, index)).then(onSettled, (error: unknown) => this.fail(error)));
 			}
 		}
 
 		// Every task catches its error, so this waits until the last running flow has stopped.
 		await Promise.all(tasks);
 		signal.throwIfAborted();
+		this.hooks.onFlowsDone?.();
 		return tasks.length;
 	}
 
@@ -125,25 +148,30 @@ class Run {
 
 		const spool = new Spool(this.budget, this.tempDir);
 		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool);
+		let result: ChainResult;
 		try {
-			await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
+			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
 		} catch (error) {
 			store?.sink.destroy();
 			throw error;
 		}
 
-		await store?.commit();
-		this.results[index] = spool.result();
+		await store?.commit(result);
+		this.results[index] = { ...spool.result(), sourceMap: result.sourceMap };
 	}
 
 	private async writeOutput(): Promise<void> {
 		for (const [index, item] of this.items.entries()) {
 			this.controller.signal.throwIfAborted();
+			const before = this.gate.bytes;
+			const spooled = this.results[index];
 			if (item instanceof Flow) {
-				await this.writeSpooled(this.results[index]!, item);
+				await this.writeSpooled(spooled!, item);
 			} else {
 				await runWriter(item, this.gate, index + 1);
 			}
+
+			this.hooks.onItemWritten?.(index, this.gate.bytes - before, spooled?.sourceMap);
 		}
 	}
 
@@ -159,7 +187,9 @@ class Run {
 		}
 
 		try {
-			for await (const chunk of createReadStream(spooled.path, { highWaterMark: chunkBytes })) {
+			// `bytes` may end before the file does: a cache entry's trailer follows its result.
+			const range = { start: 0, end: spooled.bytes - 1 };
+			for await (const chunk of spooled.bytes === 0 ? [] : createReadStream(spooled.path, { highWaterMark: chunkBytes, ...range })) {
 				await this.gate.write(chunk as Buffer);
 			}
 		} catch (error) {

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { BufferedFile, chunkBytes } from './buffered-file';
 import type { TempDir } from './temp-dir';
+import type { SourceMap } from './vinyl';
 
 // How many bytes of finished flow outputs a run may hold in memory, shared by its flows.
 export class MemoryBudget {
@@ -25,7 +26,7 @@ export class MemoryBudget {
 	}
 
 	// Chunks held against the budget, handed out with a release that works once.
-	hold(chunks: Buffer[], bytes: number): Spooled {
+	hold(chunks: Buffer[], bytes: number): Extract<Spooled, { type: 'memory' }> {
 		let released = false;
 		return {
 			type: 'memory', chunks, bytes, release: () => {
@@ -40,9 +41,10 @@ export class MemoryBudget {
 
 // A flow's finished output, waiting for its turn in the output phase: chunks in memory, or
 // the first `bytes` of a file (a temp file of the run's, a cache entry, or the input itself).
-export type Spooled =
+export type Spooled = (
 	| { type: 'memory'; chunks: Buffer[]; bytes: number; release: () => void }
-	| { type: 'file'; path: string; bytes: number; temporary: boolean };
+	| { type: 'file'; path: string; bytes: number; temporary: boolean }
+) & { sourceMap?: SourceMap };
 
 // Holds one flow's output: in memory while the run's budget allows, then in a temp file.
 export class Spool extends Writable {

@@ -4,15 +4,24 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { BufferedFile, chunkBytes } from '../buffered-file';
 import type { MemoryBudget, Spooled } from '../spool';
+import type { SourceMap } from '../vinyl';
 
 // An entry is the result's bytes followed by a trailer, so it can be written while the flow
-// streams: JSON {size, sha256}, its length (uint32 BE), then the magic "FCAT".
+// streams: JSON {size, sha256, sourceMap?}, its length (uint32 BE), then the magic "FCAT".
 const magic = Buffer.from('FCAT');
-const maxTrailerBytes = 4096;
 // Entries up to this size are read whole in one go and served from memory.
 const smallEntryBytes = chunkBytes;
 // A hit refreshes an entry's mtime (its age for pruning) at most this often.
 const touchIntervalMs = 60 * 60 * 1000;
+
+export interface EntryMeta {
+	sourceMap?: SourceMap;
+}
+
+interface Trailer extends EntryMeta {
+	size: number;
+	sha256: string;
+}
 
 export type EntryRead =
 	| { status: 'hit'; spooled: Spooled }
@@ -23,14 +32,14 @@ export function entryPath(dir: string, id: string): string {
 	return path.join(dir, 'entries', id.slice(0, 2), id);
 }
 
-function encodeTrailer(size: number, sha256: string): Buffer {
-	const json = Buffer.from(JSON.stringify({ size, sha256 }));
+function encodeTrailer(trailer: Trailer): Buffer {
+	const json = Buffer.from(JSON.stringify(trailer));
 	const length = Buffer.alloc(4);
 	length.writeUInt32BE(json.length);
 	return Buffer.concat([json, length, magic]);
 }
 
-function decodeTrailer(tail: Buffer, totalBytes: number): { size: number; sha256: string } | undefined {
+function decodeTrailer(tail: Buffer, totalBytes: number): Trailer | undefined {
 	if (tail.length < 8 || !tail.subarray(-4).equals(magic)) {
 		return undefined;
 	}
@@ -41,13 +50,13 @@ function decodeTrailer(tail: Buffer, totalBytes: number): { size: number; sha256
 	}
 
 	try {
-		const trailer = JSON.parse(tail.subarray(tail.length - 8 - length, tail.length - 8).toString()) as { size: unknown; sha256: unknown };
+		const trailer = JSON.parse(tail.subarray(tail.length - 8 - length, tail.length - 8).toString()) as Trailer;
 		const { size, sha256 } = trailer;
 		if (typeof size !== 'number' || typeof sha256 !== 'string' || size + length + 8 !== totalBytes) {
 			return undefined;
 		}
 
-		return { size, sha256 };
+		return trailer;
 	} catch {
 		return undefined;
 	}
@@ -82,9 +91,8 @@ export async function readEntry(dir: string, id: string, budget: MemoryBudget): 
 async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBudget): Promise<EntryRead> {
 	const { size: totalBytes, mtimeMs } = await handle.stat();
 	const small = totalBytes <= smallEntryBytes;
-	const tail = Buffer.allocUnsafe(small ? totalBytes : Math.min(totalBytes, maxTrailerBytes));
-	await handle.read(tail, 0, tail.length, totalBytes - tail.length);
-	const trailer = decodeTrailer(tail, totalBytes);
+	const tail = await readTail(handle, small ? totalBytes : 8, totalBytes);
+	const trailer = decodeTrailer(small ? tail : await readTail(handle, 8 + tail.readUInt32BE(0), totalBytes), totalBytes);
 	if (!trailer) {
 		return await damaged(filePath, 'bad trailer');
 	}
@@ -109,11 +117,19 @@ async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBu
 		await utimes(filePath, now, now).catch(() => undefined);
 	}
 
+	const { sourceMap } = trailer;
 	if (small && budget.take(trailer.size)) {
-		return { status: 'hit', spooled: budget.hold([tail.subarray(0, trailer.size)], trailer.size) };
+		return { status: 'hit', spooled: { ...budget.hold([tail.subarray(0, trailer.size)], trailer.size), sourceMap } };
 	}
 
-	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false } };
+	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false, sourceMap } };
+}
+
+async function readTail(handle: FileHandle, bytes: number, totalBytes: number): Promise<Buffer> {
+	const length = Math.min(bytes, totalBytes);
+	const buffer = Buffer.allocUnsafe(length);
+	const { bytesRead } = await handle.read(buffer, 0, length, totalBytes - length);
+	return buffer.subarray(0, bytesRead);
 }
 
 async function damaged(filePath: string, reason: string): Promise<EntryRead> {
@@ -121,8 +137,8 @@ async function damaged(filePath: string, reason: string): Promise<EntryRead> {
 	return { status: 'damaged', reason };
 }
 
-// Writes an entry to a temp file while the flow runs; `commit` renames it into place,
-// so a reader sees a whole entry or none, even when the process is killed mid-write.
+// Writes an entry to a temp file while the flow runs; `commit` adds the trailer and renames
+// it into place, so a reader sees a whole entry or none, even when the process is killed.
 export class EntryWriter extends Writable {
 	private readonly dir: string;
 	private readonly id: string;
@@ -145,11 +161,6 @@ export class EntryWriter extends Writable {
 		this.folderReady.then(() => this.file.append([chunk])).then(() => callback(), callback);
 	}
 
-	override _final(callback: (error?: Error | null) => void): void {
-		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
-		const trailer = encodeTrailer(this.size, this.hash.digest('hex'));
-		this.folderReady.then(() => this.file.append([trailer])).then(() => this.file.close()).then(() => callback(), callback);
-	}
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
 		if (this.writableFinished) {
@@ -161,7 +172,11 @@ export class EntryWriter extends Writable {
 	}
 
 	/** Puts the finished entry in place. A folder or file in the way is removed first. */
-	async commit(): Promise<void> {
+	async commit(meta: EntryMeta): Promise<void> {
+		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
+		await this.folderReady;
+		await this.file.append([encodeTrailer({ size: this.size, sha256: this.hash.digest('hex'), ...meta })]);
+		await this.file.close();
 		const target = entryPath(this.dir, this.id);
 		try {
 			await mkdir(path.dirname(target), { recursive: true });

@@ -5,7 +5,7 @@ import type { Flow } from '../flow';
 import type { MemoryBudget, Spooled } from '../spool';
 import { createTee } from '../tee';
 import type { Cache } from './cache';
-import { EntryWriter, readEntry } from './entry';
+import { EntryWriter, readEntry, type EntryMeta } from './entry';
 import { identifyFlow, type CacheIdentity } from './key';
 
 export type Lookup =
@@ -51,16 +51,16 @@ export class CacheSession {
 	}
 
 	// A sink that feeds `spool` and, on the side, a new entry; `commit` after the flow succeeded.
-	createStore(identity: CacheIdentity, spool: Writable): { sink: Writable; commit: () => Promise<void> } {
+	createStore(identity: CacheIdentity, spool: Writable): { sink: Writable; commit: (meta: EntryMeta) => Promise<void> } {
 		const writer = new EntryWriter(this.cache.dir, identity.id);
 		const sink = createTee(spool, writer, (error) => this.onWriteError(error));
-		const commit = async () => {
+		const commit = async (meta: EntryMeta) => {
 			if (writer.destroyed && !writer.writableFinished) {
 				return;
 			}
 
 			try {
-				await writer.commit();
+				await writer.commit(meta);
 				this.stored += 1;
 			} catch (error) {
 				this.onWriteError(toError(error));
