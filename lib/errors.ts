@@ -22,22 +22,24 @@ interface FlowcatErrorDetails {
 export class FlowcatError extends Error {
 	readonly code: ErrorCode;
 	/** The flow's input path (relative to cwd) or name. */
-	readonly path?: string;
+	declare readonly path?: string;
 	/** The failing step's name. */
-	readonly step?: string;
+	declare readonly step?: string;
 	/** The failing step's position, counting from 1. */
-	readonly stepIndex?: number;
+	declare readonly stepIndex?: number;
 	/** What the failing step turned out to be: 'sync function', 'child process', ... */
-	readonly stepKind?: string;
+	declare readonly stepKind?: string;
 
 	constructor(message: string, details: FlowcatErrorDetails) {
 		super(message, details.cause === undefined ? undefined : { cause: details.cause });
 		this.name = 'FlowcatError';
 		this.code = details.code;
-		this.path = details.path;
-		this.step = details.step;
-		this.stepIndex = details.stepIndex;
-		this.stepKind = details.stepKind;
+		// Only what is known, so a printed error shows no empty fields.
+		for (const name of ['path', 'step', 'stepIndex', 'stepKind'] as const) {
+			if (details[name] !== undefined) {
+				Object.assign(this, { [name]: details[name] });
+			}
+		}
 	}
 }
 

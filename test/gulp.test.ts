@@ -312,3 +312,37 @@ test('npx gulp builds the example bundle from a fresh folder, and the second run
 	assert.match(second.stdout, /flowcat: app\.js from 5 files \(5 hits, 0 misses\)/);
 	assert.equal(await readFile(path.join(dir, 'examples/dist/app.js'), 'utf8'), bundle);
 });
+
+test('The watch task rebuilds on change, running only the changed file\'s steps', { timeout: 120_000 }, async (t) => {
+	const dir = await createTempDir(t);
+	const app = path.join(dir, 'examples/app/src');
+	await cp(path.join(root, 'examples/app'), path.join(dir, 'examples/app'), { recursive: true });
+	for (const name of await readdir(app, { recursive: true })) {
+		await utimes(path.join(app, name), oldTime, oldTime);
+	}
+
+	await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+	const { spawn } = await import('node:child_process');
+	const watcher = spawn(process.execPath, [path.join(root, 'node_modules/gulp/bin/gulp.js'), '--gulpfile', path.join(root, 'gulpfile.ts'), '--cwd', dir, 'watch'], { cwd: dir });
+	t.after(() => {
+		watcher.kill();
+	});
+	let log = '';
+	watcher.stdout.on('data', (chunk: Buffer) => {
+		log += chunk.toString();
+	});
+	const waitFor = async (pattern: RegExp) => {
+		while (!pattern.test(log)) {
+			assert.equal(watcher.exitCode, null, `gulp watch exited:\n${log}`);
+			await new Promise((resolve) => setTimeout(resolve, 20));
+		}
+	};
+
+	await waitFor(/app\.js from 5 files \(0 hits, 5 misses\)/);
+	await writeFile(path.join(app, 'lib/settings.js'), "module.exports = { currency: '$' };\n");
+	await waitFor(/app\.js from 5 files \(4 hits, 1 miss\)/);
+	await waitFor(/Finished 'build'.*\n(.|\n)*Finished 'build'/);
+	const context = vm.createContext({});
+	vm.runInContext(await readFile(path.join(dir, 'examples/dist/app.js'), 'utf8'), context);
+	assert.equal(context.app, '3 items, total $28.80');
+});
