@@ -16,6 +16,11 @@ export interface ConcatOptions {
 	tempDir?: string;
 	/** Reuse results of unchanged inputs across runs. Absent: no reuse. */
 	cache?: Cache | CacheOptions;
+	/**
+	 * Write each item as soon as it and every item before it are done, while later flows still
+	 * run. A failing flow then leaves the prefix already written. Default: false.
+	 */
+	early?: boolean;
 }
 
 export interface ResolvedConcatOptions {
@@ -25,6 +30,7 @@ export interface ResolvedConcatOptions {
 	maxMemoryBytes: number;
 	tempDir: string;
 	cache?: Cache;
+	early: boolean;
 }
 
 export const defaultLimit = 16;
@@ -38,11 +44,13 @@ export function resolveConcatOptions(options: ConcatOptions | undefined): Resolv
 		throw invalidType('options', 'an object', options);
 	}
 
-	const { limit = defaultLimit, end = true, signal, maxMemoryBytes = defaultMaxMemoryBytes, tempDir = tmpdir(), cache } = options;
+	const { limit = defaultLimit, end = true, signal, maxMemoryBytes = defaultMaxMemoryBytes, tempDir = tmpdir(), cache, early = false } = options;
 	checkCount('limit', limit);
 	checkCount('maxMemoryBytes', maxMemoryBytes, 0);
-	if (typeof end !== 'boolean') {
-		throw invalidType('end', 'a boolean', end);
+	for (const [name, value] of Object.entries({ end, early })) {
+		if (typeof value !== 'boolean') {
+			throw invalidType(name, 'a boolean', value);
+		}
 	}
 
 	if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -53,5 +61,5 @@ export function resolveConcatOptions(options: ConcatOptions | undefined): Resolv
 		throw invalidType('tempDir', 'a non-empty string', tempDir);
 	}
 
-	return { limit, end, signal, maxMemoryBytes, tempDir, cache: cache === undefined ? undefined : toCache(cache) };
+	return { limit, end, signal, maxMemoryBytes, tempDir, cache: cache === undefined ? undefined : toCache(cache), early };
 }

@@ -55,6 +55,7 @@ class Run {
 	private readonly results: Array<Spooled | undefined>;
 	private readonly cache?: CacheSession;
 	private readonly hooks: RunHooks;
+	private readonly waiting = new Map<number, () => void>();
 	private firstError?: unknown;
 
 	constructor(output: NodeJS.WritableStream, items: Item[], options: ResolvedConcatOptions, hooks: RunHooks) {
@@ -77,8 +78,10 @@ class Run {
 				onAbort();
 			}
 
-			const flows = await this.runFlows();
-			await this.writeOutput();
+			const flows = await (this.options.early ? this.runAndWrite() : this.runFlows().then(async (count) => {
+				await this.writeOutput();
+				return count;
+			}));
 			if (this.options.end) {
 				await this.gate.end();
 			}
@@ -98,6 +101,25 @@ class Run {
 			await this.cache?.finish();
 			await this.tempDir.remove();
 		}
+	}
+
+	// The `early` mode: the output phase runs beside the flows, each item written as soon as it
+	// and everything before it are done. Both must have stopped before the run settles.
+	private async runAndWrite(): Promise<number> {
+		const written = this.writeOutput().catch((error: unknown) => {
+			this.fail(error);
+			throw error;
+		});
+		const [flows, output] = await Promise.allSettled([this.runFlows(), written]);
+		if (flows.status === 'rejected') {
+			throw flows.reason;
+		}
+
+		if (output.status === 'rejected') {
+			throw output.reason;
+		}
+
+		return flows.value;
 	}
 
 	private async runFlows(): Promise<number> {
@@ -132,7 +154,7 @@ class Run {
 		if (lookup?.status === 'hit') {
 			flow.emit('hit', { source: 'local', path: flow.path });
 			flow.emit('done', { path: flow.path, durationMs: 0 });
-			this.results[index] = lookup.spooled;
+			this.setResult(index, lookup.spooled);
 			return;
 		}
 
@@ -142,7 +164,7 @@ class Run {
 
 		// A file that goes through no step needs no copy: the output phase reads it directly.
 		if (!this.cache && flow.steps.length === 0 && flow.inputKind === 'file') {
-			this.results[index] = { type: 'file', path: flow.path!, bytes: await statInput(flow, label), temporary: false };
+			this.setResult(index, { type: 'file', path: flow.path!, bytes: await statInput(flow, label), temporary: false });
 			return;
 		}
 
@@ -157,14 +179,39 @@ class Run {
 		}
 
 		await store?.commit(result);
-		this.results[index] = { ...spool.result(), sourceMap: result.sourceMap };
+		this.setResult(index, { ...spool.result(), sourceMap: result.sourceMap });
+	}
+
+	private setResult(index: number, spooled: Spooled): void {
+		this.results[index] = spooled;
+		this.waiting.get(index)?.();
+	}
+
+	// Resolves when the flow at `index` has its result; rejects when the run is aborted.
+	private async resultOf(index: number): Promise<Spooled> {
+		const { signal } = this.controller;
+		while (!this.results[index]) {
+			signal.throwIfAborted();
+			await new Promise<void>((resolve) => {
+				const wake = () => {
+					this.waiting.delete(index);
+					signal.removeEventListener('abort', wake);
+					resolve();
+				};
+
+				this.waiting.set(index, wake);
+				signal.addEventListener('abort', wake, { once: true });
+			});
+		}
+
+		return this.results[index]!;
 	}
 
 	private async writeOutput(): Promise<void> {
 		for (const [index, item] of this.items.entries()) {
 			this.controller.signal.throwIfAborted();
 			const before = this.gate.bytes;
-			const spooled = this.results[index];
+			const spooled = item instanceof Flow ? await this.resultOf(index) : undefined;
 			if (item instanceof Flow) {
 				await this.writeSpooled(spooled!, item);
 			} else {

@@ -305,3 +305,34 @@ test('concatToFile writes the whole output, or leaves the earlier file untouched
 	await assert.rejects(concatToFile(target, [new Flow([])], { signal: AbortSignal.abort() }), { name: 'AbortError' });
 	assert.deepEqual(await listDir(dir), ['bundle.js']);
 });
+
+test('With early: true each item is written as soon as it and those before it are done', async () => {
+	for (const early of [false, true]) {
+		const gate = deferred();
+		const output = createCollector();
+		const slow = new Flow([async (text: string) => {
+			await gate.promise;
+			return text;
+		}]).input('B');
+		const run = concat(output, [(out) => {
+			out.write('<');
+		}, new Flow([]).input('A'), slow, (out) => {
+			out.write('>');
+		}], { early });
+		await delay(30);
+		assert.equal(output.text(), early ? '<A' : '', `early: ${early}`);
+		gate.resolve();
+		await run;
+		assert.equal(output.text(), '<AB>');
+	}
+});
+
+test('With early: true a later failure leaves the written prefix and rejects', async () => {
+	const output = createCollector();
+	const failing = new Flow([async (_text: string) => {
+		await delay(20);
+		throw new Error('late failure');
+	}]).input('x');
+	await assert.rejects(concat(output, [new Flow([]).input('first'), failing, new Flow([]).input('never')], { early: true }), /late failure/);
+	assert.equal(output.text(), 'first');
+});
