@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createReadStream, statSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type File from 'vinyl';
@@ -8,13 +7,15 @@ import { chunkBytes } from './buffered-file';
 import { ChildProcessStream, isChildProcess } from './child-process';
 import { AbortError, describeValue, FlowcatError, inputError, toError } from './errors';
 import type { Input } from './input';
+import { readSmallFile } from './read-small-file';
+import { writeWhole, type Spool } from './spool';
 import { stepLabel, type CallbackStep, type FunctionStep, type StepSpec } from './steps';
 import { createStepFile, toNodeReadable, type SourceMap } from './vinyl';
 
 export interface ChainOptions {
 	signal: AbortSignal;
-	/** How errors name the flow: its input path relative to cwd, or its name. */
-	label: string;
+	/** How errors name the flow: its input path relative to cwd, or its name (computed only for an error). */
+	label: () => string;
 	/** The path given to vinyl files made for gulp-plugin steps when the input has none. */
 	fallbackPath: string;
 }
@@ -60,6 +61,10 @@ class ChainRun {
 		this.options = options;
 	}
 
+	private get label(): string {
+		return this.options.label();
+	}
+
 	async start(input: Input, firstStep: StepSpec | undefined): Promise<State> {
 		if (input.type === 'buffer') {
 			return { type: 'buffer', buffer: input.buffer, file: input.file, sourceMap: input.sourceMap };
@@ -72,7 +77,7 @@ class ChainRun {
 		// A function step wants the whole file: one read beats a stream of chunks.
 		if (firstStep && firstStep.shape !== 'factory') {
 			try {
-				return { type: 'buffer', buffer: await readFile(input.path, { signal: this.options.signal }) };
+				return { type: 'buffer', buffer: await readSmallFile(input.path, statSync(input.path).size) };
 			} catch (error) {
 				throw this.failure(error, undefined);
 			}
@@ -123,8 +128,8 @@ class ChainRun {
 		const reason = isThenable(value)
 			? 'returned a Promise; a function step takes the input as its parameter, e.g. `async (text) => ...`'
 			: `returned ${describeValue(value)}; expected a Transform or Duplex stream, a ChildProcess from spawn(), or an object-mode stream (a gulp plugin)`;
-		const error = new TypeError(`${stepLabel(spec, 'factory')} failed for ${this.options.label}: ${reason}`);
-		throw Object.assign(error, stepProperties(spec, 'factory', this.options.label));
+		const error = new TypeError(`${stepLabel(spec, 'factory')} failed for ${this.label}: ${reason}`);
+		throw Object.assign(error, stepProperties(spec, 'factory', this.label));
 	}
 
 	async deliver(state: State, sink: Writable): Promise<ChainResult> {
@@ -137,8 +142,14 @@ class ChainRun {
 			return {};
 		}
 
-		sink.end(state.buffer);
-		await finished(sink);
+		const wholeSink = sink as Partial<Pick<Spool, typeof writeWhole>>;
+		if (wholeSink[writeWhole]) {
+			await wholeSink[writeWhole](state.buffer);
+		} else {
+			sink.end(state.buffer);
+			await finished(sink);
+		}
+
 		return { sourceMap: state.sourceMap };
 	}
 
@@ -275,8 +286,8 @@ class ChainRun {
 			return output;
 		}
 
-		const error = new TypeError(`${stepLabel(spec, kind)} failed for ${this.options.label}: returned ${describeValue(output)}; expected a string or a Buffer`);
-		throw Object.assign(error, stepProperties(spec, kind, this.options.label));
+		const error = new TypeError(`${stepLabel(spec, kind)} failed for ${this.label}: returned ${describeValue(output)}; expected a string or a Buffer`);
+		throw Object.assign(error, stepProperties(spec, kind, this.label));
 	}
 
 	private untilAborted<T>(promise: Promise<T>): Promise<T> {
@@ -303,8 +314,8 @@ class ChainRun {
 		}
 
 		const error = toError(cause);
-		return new FlowcatError(`${stepLabel(spec, kind)} failed for ${this.options.label}: ${error.message}`, {
-			...stepProperties(spec, kind, this.options.label),
+		return new FlowcatError(`${stepLabel(spec, kind)} failed for ${this.label}: ${error.message}`, {
+			...stepProperties(spec, kind, this.label),
 			cause: error,
 		});
 	}
@@ -316,11 +327,11 @@ class ChainRun {
 		}
 
 		if (!destination) {
-			return inputError(this.options.label, cause);
+			return inputError(this.label, cause);
 		}
 
 		const error = toError(cause);
-		return new FlowcatError(`Could not write the output of ${this.options.label}: ${error.message}`, { code: 'FLOWCAT_OUTPUT_FAILED', path: this.options.label, cause: error });
+		return new FlowcatError(`Could not write the output of ${this.label}: ${error.message}`, { code: 'FLOWCAT_OUTPUT_FAILED', path: this.label, cause: error });
 	}
 }
 

@@ -1,10 +1,12 @@
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import File from 'vinyl';
+import type File from 'vinyl';
 import { invalidType } from './errors';
 import { Flow, flowInput } from './flow';
-import type { ConcatOptions } from './options';
-import { runConcat, type Item, type RunHooks } from './runner';
+import { loadVinyl } from './lazy-modules';
+import { resolveConcatOptions, type ConcatOptions } from './options';
+import { Run, type Item, type RunHooks } from './run';
+import { checkItems } from './runner';
 import { combineSourceMaps, type MappedPart } from './source-map';
 
 export interface ConcatToVinylOptions extends ConcatOptions {
@@ -20,41 +22,13 @@ export interface ConcatToVinylOptions extends ConcatOptions {
 
 // The runner's output as one vinyl File, for vinyl stream composition outside gulp.
 export async function concatToVinyl(fileName: string, items: Item[], options: ConcatToVinylOptions = {}): Promise<File> {
-	return createVinyl(fileName, items, options, {});
-}
-
-// concatToVinyl with the runner's hooks, for the gulp plugin's progress line.
-export async function createVinyl(fileName: string, items: Item[], options: ConcatToVinylOptions, hooks: Pick<RunHooks, 'onFlowSettled'>): Promise<File> {
-	if (typeof fileName !== 'string' || fileName === '') {
-		throw invalidType('fileName', 'a non-empty string', fileName);
+	checkItems(items);
+	const run = new VinylRun(fileName, options, {});
+	for (const item of items) {
+		run.add(item);
 	}
 
-	const { cwd = process.cwd(), base = cwd, buffer = true, sourceMap, ...concatOptions } = options;
-	const file = new File({ cwd, base, path: path.resolve(base, fileName) });
-	if (!buffer) {
-		file.contents = await startStreaming(items, concatOptions, hooks);
-		return file;
-	}
-
-	const chunks: Buffer[] = [];
-	const collector = new Writable({
-		write(chunk: Buffer, _encoding, callback) {
-			chunks.push(chunk);
-			callback();
-		},
-	});
-	const parts: MappedPart[] = [];
-	const useSourceMaps = sourceMap ?? items.some((item) => item instanceof Flow && Boolean(inputVinyl(item)?.sourceMap));
-	const onItemWritten: RunHooks['onItemWritten'] = (index, bytes, itemSourceMap) => {
-		parts.push({ bytes, source: mapSource(items[index], base, itemSourceMap !== undefined), sourceMap: itemSourceMap });
-	};
-	await runConcat(collector, items, { ...concatOptions, end: true }, useSourceMaps ? { ...hooks, onItemWritten } : hooks);
-	file.contents = Buffer.concat(chunks);
-	if (useSourceMaps) {
-		file.sourceMap = combineSourceMaps(fileName.split(path.sep).join('/'), file.contents, parts);
-	}
-
-	return file;
+	return run.finish();
 }
 
 // The same File, as a one-file object stream; the run starts when the stream is first read.
@@ -76,16 +50,69 @@ export function concatToVinylStream(fileName: string, items: Item[], options: Co
 	});
 }
 
-// Resolves with the contents stream once every flow has succeeded; the output phase then
-// writes into it as it is read. A later failure destroys the stream with the error.
-function startStreaming(items: Item[], options: ConcatOptions, hooks: RunHooks): Promise<PassThrough> {
-	const contents = new PassThrough();
-	return new Promise((resolve, reject) => {
-		runConcat(contents, items, { ...options, end: true }, { ...hooks, onFlowsDone: () => resolve(contents) }).catch((error: unknown) => {
-			contents.destroy(error as Error);
-			reject(error);
+// A run whose output becomes one vinyl file; items may be added while it runs.
+export class VinylRun {
+	private readonly file: File;
+	private readonly run: Run;
+	private readonly chunks: Buffer[] = [];
+	private readonly parts: MappedPart[] = [];
+	private readonly contents?: PassThrough;
+	private readonly sourceMap?: boolean;
+	private readonly flowsDone: Promise<void>;
+
+	constructor(fileName: string, options: ConcatToVinylOptions, hooks: Pick<RunHooks, 'onFlowSettled'>) {
+		if (typeof fileName !== 'string' || fileName === '') {
+			throw invalidType('fileName', 'a non-empty string', fileName);
+		}
+
+		const { cwd = process.cwd(), base = cwd, buffer = true, sourceMap, ...concatOptions } = options;
+		const Vinyl = loadVinyl();
+		this.file = new Vinyl({ cwd, base, path: path.resolve(base, fileName) });
+		this.sourceMap = sourceMap;
+		let onFlowsDone!: () => void;
+		this.flowsDone = new Promise((resolve) => {
+			onFlowsDone = resolve;
 		});
-	});
+		const onItemWritten: RunHooks['onItemWritten'] = (item, bytes, itemSourceMap) => {
+			this.parts.push({ bytes, source: mapSource(item, base, itemSourceMap !== undefined), sourceMap: itemSourceMap });
+		};
+
+		this.contents = buffer ? undefined : new PassThrough();
+		const output = this.contents ?? new Writable({
+			write: (chunk: Buffer, _encoding, callback) => {
+				this.chunks.push(chunk);
+				callback();
+			},
+		});
+		this.run = new Run(output, { ...resolveConcatOptions(concatOptions), end: true }, { ...hooks, onFlowsDone, onItemWritten: buffer && sourceMap !== false ? onItemWritten : undefined });
+	}
+
+	add(item: Item): void {
+		this.run.add(item);
+	}
+
+	abort(reason: unknown): void {
+		this.run.abort(reason);
+	}
+
+	async finish(): Promise<File> {
+		const finished = this.run.finish();
+		if (this.contents) {
+			// The file goes out once every flow has succeeded; its stream is written as it is read.
+			finished.catch((error: unknown) => this.contents!.destroy(error as Error));
+			await Promise.race([this.flowsDone, finished]);
+			this.file.contents = this.contents;
+			return this.file;
+		}
+
+		await finished;
+		this.file.contents = Buffer.concat(this.chunks);
+		if (this.sourceMap ?? this.run.itemsAdded().some((item) => item instanceof Flow && Boolean(inputVinyl(item)?.sourceMap))) {
+			this.file.sourceMap = combineSourceMaps(this.file.relative.split(path.sep).join('/'), this.file.contents, this.parts);
+		}
+
+		return this.file;
+	}
 }
 
 function inputVinyl(flow: Flow): File | undefined {

@@ -148,7 +148,7 @@ export class Flow extends EventEmitter {
 		try {
 			const result = await runChain(options.input ?? this.takeSource(), [...this.steps], sink, {
 				signal,
-				label: this.label(options.fallbackLabel),
+				label: () => this.label(options.fallbackLabel),
 				fallbackPath: this.path ?? this.name ?? 'flow-input',
 			});
 			this.emit('done', { path: this.path, durationMs: performance.now() - started });

@@ -1,11 +1,10 @@
 import { Transform } from 'node:stream';
 import type File from 'vinyl';
 import type { Cache, CacheOptions } from './cache/cache';
-import { createVinyl } from './concat-to-vinyl';
-import { FlowcatError, invalidType, toError } from './errors';
+import { VinylRun } from './concat-to-vinyl';
+import { AbortError, FlowcatError, invalidType, toError } from './errors';
 import { Flow } from './flow';
 import { Progress } from './progress';
-import type { Item } from './runner';
 import type { Step } from './steps';
 import type { Writer } from './writer';
 
@@ -40,66 +39,89 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	}
 
 	const { steps = [], header, separator = '\n', footer, key, log = true, ...runOptions } = checkOptions(options);
-	const files: File[] = [];
+	const separatorWriter = toWriter(separator);
+	let run: VinylRun | undefined;
+	let finishing = false;
+	let progress: Progress | undefined;
+	let files = 0;
+	let hits = 0;
+	let misses = 0;
+
+	// Flows start as files arrive, so they overlap with reading the rest.
+	const addFile = (file: File) => {
+		if (run) {
+			if (separator !== '') {
+				run.add(separatorWriter);
+			}
+		} else {
+			progress = log ? new Progress(pluginName) : undefined;
+			run = new VinylRun(fileName, { ...runOptions, cwd: file.cwd, base: file.base, buffer: !file.isStream() }, {
+				onFlowSettled: (settled, total) => progress?.update(settled, total),
+			});
+			if (header !== undefined) {
+				run.add(toWriter(header));
+			}
+		}
+
+		const flow = new Flow(typeof steps === 'function' ? steps(file) : steps, { key, name: file.relative }).input(file);
+		flow.on('hit', () => {
+			hits += 1;
+			stream.emit('hit', file);
+		});
+		flow.on('miss', () => {
+			misses += 1;
+			stream.emit('miss', file);
+		});
+		run.add(flow);
+		files += 1;
+	};
+
 	const stream: Transform = new Transform({
 		objectMode: true,
 		transform(file: File, _encoding, callback) {
 			// Directories and files read with `read: false` have nothing to concatenate.
-			if (!file.isNull()) {
-				files.push(file);
-			}
-
-			callback();
-		},
-		flush(callback) {
-			if (files.length === 0) {
+			if (file.isNull()) {
 				callback();
 				return;
 			}
 
-			build().then((output) => callback(null, output), (error: unknown) => callback(toPluginError(error)));
+			try {
+				addFile(file);
+				callback();
+			} catch (error) {
+				callback(toPluginError(error));
+			}
+		},
+		flush(callback) {
+			if (!run) {
+				callback();
+				return;
+			}
+
+			if (footer !== undefined) {
+				run.add(toWriter(footer));
+			}
+
+			finishing = true;
+			run.finish().then((output) => {
+				const cacheNote = runOptions.cache ? ` (${hits} ${hits === 1 ? 'hit' : 'hits'}, ${misses} ${misses === 1 ? 'miss' : 'misses'})` : '';
+				progress?.finish(`${fileName} from ${files} ${files === 1 ? 'file' : 'files'}${cacheNote}`);
+				callback(null, output);
+			}, (error: unknown) => {
+				progress?.clear();
+				callback(toPluginError(error));
+			});
+		},
+		destroy(error, callback) {
+			// Destroyed before the end (an error upstream, an error of ours): stop what runs.
+			if (run && !finishing) {
+				run.abort(error ?? new AbortError('The flowcat stream was destroyed'));
+				run.finish().catch(() => undefined);
+			}
+
+			callback(error);
 		},
 	});
-
-	async function build(): Promise<File> {
-		let hits = 0;
-		let misses = 0;
-		const flows = files.map((file) => {
-			const flow = new Flow(typeof steps === 'function' ? steps(file) : steps, { key, name: file.relative }).input(file);
-			flow.on('hit', () => {
-				hits += 1;
-				stream.emit('hit', file);
-			});
-			flow.on('miss', () => {
-				misses += 1;
-				stream.emit('miss', file);
-			});
-			return flow;
-		});
-		const separatorWriter = toWriter(separator);
-		const items: Item[] = [
-			...(header === undefined ? [] : [toWriter(header)]),
-			...flows.flatMap((flow, index) => (index === 0 || separator === '' ? [flow] : [separatorWriter, flow])),
-			...(footer === undefined ? [] : [toWriter(footer)]),
-		];
-		const [first] = files;
-		const progress = log ? new Progress(pluginName) : undefined;
-		try {
-			const output = await createVinyl(fileName, items, {
-				...runOptions,
-				cwd: first.cwd,
-				base: first.base,
-				buffer: !first.isStream(),
-				sourceMap: files.some((file) => file.sourceMap !== undefined),
-			}, { onFlowSettled: (settled, total) => progress?.update(settled, total) });
-			const cacheNote = runOptions.cache ? ` (${hits} ${hits === 1 ? 'hit' : 'hits'}, ${misses} ${misses === 1 ? 'miss' : 'misses'})` : '';
-			progress?.finish(`${fileName} from ${files.length} ${files.length === 1 ? 'file' : 'files'}${cacheNote}`);
-			return output;
-		} catch (error) {
-			progress?.clear();
-			throw error;
-		}
-	}
 
 	return stream;
 }

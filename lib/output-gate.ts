@@ -1,11 +1,16 @@
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { chunkBytes } from './buffered-file';
 import { FlowcatError, toError } from './errors';
+
+const corkBelowBytes = 64 * 1024;
 
 // The one way bytes reach the run's output: counts them, waits for `drain`, and turns an
 // `error` from the output, at any moment of the run, into a failure of the run.
 export class OutputGate {
 	bytes = 0;
 	readonly output: NodeJS.WritableStream;
+	private corkedBytes = 0;
 	private readonly controller: AbortController;
 	private readonly onError: (error: unknown) => void;
 
@@ -27,14 +32,36 @@ export class OutputGate {
 			throw new FlowcatError('The output stream was closed before the run finished writing', { code: 'FLOWCAT_OUTPUT_FAILED' });
 		}
 
-		const hasRoom = this.output.write(chunk);
+		// Small chunks (a separator, a small file) are corked, so the output gets them in one
+		// writev of about 1 MiB instead of a syscall each.
+		const output = this.output as Writable;
+		if (output.writableCorked === 0 && chunk.length < corkBelowBytes) {
+			output.cork();
+		}
+
+		const hasRoom = output.write(chunk);
 		this.bytes += chunk.length;
+		this.corkedBytes += chunk.length;
+		if (hasRoom && this.corkedBytes < chunkBytes) {
+			return;
+		}
+
+		this.flush();
 		if (!hasRoom) {
 			try {
-				await once(this.output, 'drain', { signal });
+				await once(output, 'drain', { signal });
 			} catch (error) {
 				throw signal.aborted ? signal.reason : error;
 			}
+		}
+	}
+
+	/** Sends what is corked; the run calls it before it waits, and at the end. */
+	flush(): void {
+		const output = this.output as Writable;
+		this.corkedBytes = 0;
+		while (output.writableCorked > 0) {
+			output.uncork();
 		}
 	}
 
@@ -49,11 +76,13 @@ export class OutputGate {
 		const finished = once(output, 'finish', { signal }).catch((error: unknown) => {
 			throw signal.aborted ? signal.reason : error;
 		});
+		this.flush();
 		output.end();
 		await finished;
 	}
 
 	detach(): void {
+		this.flush();
 		this.output.off('error', this.onError);
 	}
 }

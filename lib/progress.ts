@@ -1,4 +1,4 @@
-import log from 'fancy-log';
+import { loadFancyLog } from './lazy-modules';
 
 const showAfterMs = 1000;
 const redrawMs = 100;
@@ -32,7 +32,7 @@ export class Progress {
 			process.stderr.write('\r\u001B[2K');
 		}
 
-		log(`${this.label}: ${summary} in ${Math.round(performance.now() - this.started)} ms`);
+		loadFancyLog()(`${this.label}: ${summary} in ${Math.round(performance.now() - this.started)} ms`);
 	}
 
 	clear(): void {

@@ -1,4 +1,4 @@
-import Concat from 'concat-with-sourcemaps';
+import { loadConcatWithSourceMaps } from './lazy-modules';
 import type { SourceMap } from './vinyl';
 
 export interface MappedPart {
@@ -11,6 +11,7 @@ export interface MappedPart {
 // One source map for the concatenated output, from each part's own map. A part whose map is
 // unknown but whose text is its source unchanged maps line for line, as gulp-concat does.
 export function combineSourceMaps(fileName: string, contents: Buffer, parts: MappedPart[]): SourceMap {
+	const Concat = loadConcatWithSourceMaps();
 	const concat = new Concat(true, fileName, '');
 	let offset = 0;
 	for (const part of parts) {

@@ -46,6 +46,9 @@ export type Spooled = (
 	| { type: 'file'; path: string; bytes: number; temporary: boolean }
 ) & { sourceMap?: SourceMap };
 
+// A sink may take a whole output at once, skipping the stream machinery (a hot path: one per flow).
+export const writeWhole = Symbol('flowcat.writeWhole');
+
 // Holds one flow's output: in memory while the run's budget allows, then in a temp file.
 export class Spool extends Writable {
 	private readonly budget: MemoryBudget;
@@ -82,6 +85,12 @@ export class Spool extends Writable {
 		}
 
 		(this.file?.release() ?? Promise.resolve()).then(() => callback(error));
+	}
+
+	/** Stores `buffer` as the whole output, instead of writing and ending the stream. */
+	async [writeWhole](buffer: Buffer): Promise<void> {
+		await this.store([buffer]);
+		await this.file?.close();
 	}
 
 	/** The stored output, once the spool has finished. Its memory now belongs to the caller. */

@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import File from 'vinyl';
+import type File from 'vinyl';
+import { loadVinyl } from './lazy-modules';
 
 export type SourceMap = NonNullable<File['sourceMap']>;
 
+// Vinyl's own test (File.isVinyl), without loading vinyl for runs that have no vinyl file.
 export function isVinyl(value: unknown): value is File {
-	return File.isVinyl(value);
+	return (value as { _isVinyl?: unknown } | null)?._isVinyl === true;
 }
 
 // vinyl-fs 4 gives streamx streams as contents; Node's pipeline wants a Node Readable.
@@ -22,7 +24,8 @@ export function createStepFile(contents: Buffer, template: File | undefined, fal
 		file.contents = contents;
 	} else {
 		const absolute = path.resolve(fallbackPath);
-		file = new File({ cwd: process.cwd(), base: path.dirname(absolute), path: absolute, contents });
+		const Vinyl = loadVinyl();
+		file = new Vinyl({ cwd: process.cwd(), base: path.dirname(absolute), path: absolute, contents });
 	}
 
 	if (sourceMap === undefined) {

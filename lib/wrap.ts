@@ -1,7 +1,7 @@
-import Concat from 'concat-with-sourcemaps';
 import { Transform } from 'node:stream';
 import type File from 'vinyl';
 import { invalidType } from './errors';
+import { loadConcatWithSourceMaps } from './lazy-modules';
 import type { FactoryStep } from './steps';
 
 // A step that puts `before` and `after` around the text, as a gulp plugin so that a source
@@ -23,6 +23,7 @@ export function wrap(before: string, after = ''): FactoryStep {
 				return;
 			}
 
+			const Concat = loadConcatWithSourceMaps();
 			const concat = new Concat(Boolean(file.sourceMap), file.relative, '');
 			concat.add(null, before);
 			concat.add(file.relative, file.contents, file.sourceMap);

@@ -355,3 +355,23 @@ test('Two processes building at once on one cache dir both succeed, and a third 
 	assert.equal((await readFile(logFile, 'utf8')).split('\n').length, stepsBefore, 'the third run ran no step');
 	assert.equal(await readFile(path.join(dir, 'c'), 'utf8'), expected);
 });
+
+test('A result stored while its file was fresh is found again once the file is old', async (t) => {
+	const { files, cacheDir } = await createSources(t, 2);
+	const now = new Date();
+	for (const file of files) {
+		await utimes(file, now, now);
+	}
+
+	const { ran, build } = createBuild(files);
+	await build(cacheDir);
+	// Later, the same files are no longer fresh: their stat key is new, their contents are not.
+	for (const file of files) {
+		await utimes(file, oldTime, oldTime);
+	}
+
+	const later = await build(cacheDir);
+	assert.deepEqual([later.summary.hits, ran.length], [2, 2]);
+	const again = await build(cacheDir);
+	assert.deepEqual([again.summary.hits, ran.length], [2, 2]);
+});

@@ -1,7 +1,9 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { link, mkdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { BufferedFile, chunkBytes } from '../buffered-file';
 import type { MemoryBudget, Spooled } from '../spool';
 import type { SourceMap } from '../vinyl';
@@ -9,6 +11,7 @@ import type { SourceMap } from '../vinyl';
 // An entry is the result's bytes followed by a trailer, so it can be written while the flow
 // streams: JSON {size, sha256, sourceMap?}, its length (uint32 BE), then the magic "FCAT".
 const magic = Buffer.from('FCAT');
+const readAsync = promisify(read);
 // Entries up to this size are read whole in one go and served from memory.
 const smallEntryBytes = chunkBytes;
 // A hit refreshes an entry's mtime (its age for pruning) at most this often.
@@ -66,9 +69,10 @@ function decodeTrailer(tail: Buffer, totalBytes: number): Trailer | undefined {
 // place) is "damaged", and the entry is removed so the next store repairs it.
 export async function readEntry(dir: string, id: string, budget: MemoryBudget): Promise<EntryRead> {
 	const filePath = entryPath(dir, id);
-	let handle;
+	let fd: number;
 	try {
-		handle = await open(filePath, 'r');
+		// Synchronous open, stat and read for a small entry: a warm run is mostly these calls.
+		fd = openSync(filePath, 'r');
 	} catch (error) {
 		const code = (error as NodeJS.ErrnoException).code;
 		if (code === 'ENOENT') {
@@ -80,21 +84,21 @@ export async function readEntry(dir: string, id: string, budget: MemoryBudget): 
 	}
 
 	try {
-		return await checkEntry(filePath, handle, budget);
+		return await checkEntry(filePath, fd, budget);
 	} catch (error) {
 		return await damaged(filePath, (error as NodeJS.ErrnoException).code ?? 'unreadable');
 	} finally {
-		await handle.close();
+		closeSync(fd);
 	}
 }
 
-async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBudget): Promise<EntryRead> {
-	const { size: totalBytes, mtimeMs } = await handle.stat();
+async function checkEntry(filePath: string, fd: number, budget: MemoryBudget): Promise<EntryRead> {
+	const { size: totalBytes, mtimeMs } = fstatSync(fd);
 	const small = totalBytes <= smallEntryBytes;
-	const tail = await readTail(handle, small ? totalBytes : 8, totalBytes);
-	const trailer = decodeTrailer(small ? tail : await readTail(handle, 8 + tail.readUInt32BE(0), totalBytes), totalBytes);
+	const tail = readTail(fd, small ? totalBytes : 8, totalBytes);
+	const trailer = decodeTrailer(small ? tail : readTail(fd, 8 + tail.readUInt32BE(0), totalBytes), totalBytes);
 	if (!trailer) {
-		return await damaged(filePath, 'bad trailer');
+		return damaged(filePath, 'bad trailer');
 	}
 
 	const hash = createHash('sha256');
@@ -103,13 +107,13 @@ async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBu
 	} else {
 		const buffer = Buffer.allocUnsafe(chunkBytes);
 		for (let offset = 0; offset < trailer.size; offset += chunkBytes) {
-			const { bytesRead } = await handle.read(buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
+			const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
 			hash.update(buffer.subarray(0, bytesRead));
 		}
 	}
 
 	if (hash.digest('hex') !== trailer.sha256) {
-		return await damaged(filePath, 'digest mismatch');
+		return damaged(filePath, 'digest mismatch');
 	}
 
 	if (Date.now() - mtimeMs > touchIntervalMs) {
@@ -125,11 +129,24 @@ async function checkEntry(filePath: string, handle: FileHandle, budget: MemoryBu
 	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false, sourceMap } };
 }
 
-async function readTail(handle: FileHandle, bytes: number, totalBytes: number): Promise<Buffer> {
+function readTail(fd: number, bytes: number, totalBytes: number): Buffer {
 	const length = Math.min(bytes, totalBytes);
 	const buffer = Buffer.allocUnsafe(length);
-	const { bytesRead } = await handle.read(buffer, 0, length, totalBytes - length);
+	const bytesRead = readSync(fd, buffer, 0, length, totalBytes - length);
 	return buffer.subarray(0, bytesRead);
+}
+
+// Puts the entry `fromId` under `toId` too (a hard link), so the next lookup by `toId` finds it.
+export async function linkEntry(dir: string, fromId: string, toId: string): Promise<void> {
+	const target = entryPath(dir, toId);
+	const temporary = path.join(dir, 'tmp', `${toId}.${process.pid}.${randomBytes(4).toString('hex')}.link`);
+	await mkdir(path.dirname(temporary), { recursive: true });
+	await mkdir(path.dirname(target), { recursive: true });
+	await link(entryPath(dir, fromId), temporary);
+	await rename(temporary, target).catch(async (error: unknown) => {
+		await rm(temporary, { force: true });
+		throw error;
+	});
 }
 
 async function damaged(filePath: string, reason: string): Promise<EntryRead> {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { inputError } from '../errors';
 import type { Flow } from '../flow';
 import { flowInput } from '../flow';
 import type { Input } from '../input';
+import { readSmallFile } from '../read-small-file';
 import type { StepSpec } from '../steps';
 
 export type CacheMethod = 'stat' | 'md5' | 'sha1' | 'sha256' | 'sha512';
@@ -14,7 +14,7 @@ export const cacheMethods: readonly CacheMethod[] = ['stat', 'md5', 'sha1', 'sha
 // Bumped when the entry format or the meaning of a key changes: old entries are then misses.
 const keyFormat = 'flowcat-cache-1';
 // File systems stamp mtimes coarsely (a few ms): a file changed twice within one stamp keeps
-// its size and mtime. A file this recent is keyed by its contents instead.
+// its size and mtime. A result stored this soon after its input changed is keyed by contents.
 const racyWindowMs = 2000;
 
 export interface CacheIdentity {
@@ -22,18 +22,24 @@ export interface CacheIdentity {
 	id: string;
 	/** The input to run the flow with: a file already read for its digest is not read again. */
 	input: Input;
+	/**
+	 * For a stat-keyed file: its contents' key, computed on demand. A result stored while the
+	 * file was fresh is found under it; a hit there is then linked under `id` for next time.
+	 */
+	byContents?: () => Promise<CacheIdentity>;
 }
 
 // What a result depends on: the flow's key, and its input's path and state (stat or digest).
 // Undefined for a stream with nothing to key it by: that flow is not cached.
-export async function identifyFlow(flow: Flow, method: CacheMethod, label: string): Promise<CacheIdentity | undefined> {
+export async function identifyFlow(flow: Flow, method: CacheMethod, label: () => string): Promise<CacheIdentity | undefined> {
 	const input = flow[flowInput];
 	const flowKey = flow.key ?? digestSteps(flow.steps);
 	const id = (...parts: unknown[]) => sha256(JSON.stringify([keyFormat, flowcatVersion(), flowKey, ...parts]));
+	const digestMethod = method === 'stat' ? 'sha256' : method;
 
 	if (input.type === 'buffer') {
 		// Contents in memory may differ from the file on disk (an earlier plugin changed them): digest them.
-		return { id: id(relativePath(input.file?.path, input.file?.cwd), digest(method, input.buffer)), input };
+		return { id: id(relativePath(input.file?.path, input.file?.cwd), digest(digestMethod, input.buffer)), input };
 	}
 
 	if (input.type === 'stream') {
@@ -45,22 +51,36 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: strin
 		return { id: id(relativePath(input.file.path, input.file.cwd), stats.size, stats.mtime.getTime()), input };
 	}
 
+	const relative = relativePath(input.path);
 	try {
-		const stats = await stat(input.path, { bigint: true });
+		// Small synchronous calls: far cheaper than a trip through libuv's thread pool.
+		const stats = statSync(input.path, { bigint: true });
 		if (!stats.isFile()) {
 			throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${input.path}'`), { code: 'EISDIR' });
 		}
 
-		const isRacy = Date.now() - Number(stats.mtimeMs) < racyWindowMs;
-		if (method === 'stat' && !isRacy) {
-			return { id: id(relativePath(input.path), 'stat', String(stats.size), String(stats.mtimeNs)), input };
+		const byContents = async (): Promise<CacheIdentity> => {
+			const buffer = await readSmallFile(input.path, Number(stats.size));
+			return { id: id(relative, digest(digestMethod, buffer)), input: { type: 'buffer', buffer } };
+		};
+
+		const isFresh = Date.now() - Number(stats.mtimeMs) < racyWindowMs;
+		if (method !== 'stat' || isFresh) {
+			return await byContents();
 		}
 
-		const buffer = await readFile(input.path);
-		return { id: id(relativePath(input.path), digest(method, buffer)), input: { type: 'buffer', buffer } };
+		return { id: id(relative, 'stat', String(stats.size), String(stats.mtimeNs)), input, byContents };
 	} catch (error) {
-		throw inputError(label, error);
+		throw inputError(label(), error);
 	}
+}
+
+function digest(algorithm: string, buffer: Buffer): string {
+	return `${algorithm}:${createHash(algorithm).update(buffer).digest('hex')}`;
+}
+
+export function sha256(text: string | Buffer): string {
+	return createHash('sha256').update(text).digest('hex');
 }
 
 let version: string | undefined;
@@ -69,15 +89,6 @@ let version: string | undefined;
 function flowcatVersion(): string {
 	version ??= (JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 	return version;
-}
-
-function digest(method: CacheMethod, buffer: Buffer): string {
-	const algorithm = method === 'stat' ? 'sha256' : method;
-	return `${algorithm}:${createHash(algorithm).update(buffer).digest('hex')}`;
-}
-
-export function sha256(text: string | Buffer): string {
-	return createHash('sha256').update(text).digest('hex');
 }
 
 // The default key: the steps' source text. Options a step closes over are not in it;

@@ -5,7 +5,7 @@ import type { Flow } from '../flow';
 import type { MemoryBudget, Spooled } from '../spool';
 import { createTee } from '../tee';
 import type { Cache } from './cache';
-import { EntryWriter, readEntry, type EntryMeta } from './entry';
+import { EntryWriter, linkEntry, readEntry, type EntryMeta, type EntryRead } from './entry';
 import { identifyFlow, type CacheIdentity } from './key';
 
 export type Lookup =
@@ -29,25 +29,44 @@ export class CacheSession {
 		this.budget = budget;
 	}
 
-	async lookup(flow: Flow, label: string): Promise<Lookup> {
+	async lookup(flow: Flow, label: () => string): Promise<Lookup> {
 		const identity = await identifyFlow(flow, this.cache.method, label);
 		if (!identity || !(await this.isReady())) {
 			this.misses += 1;
 			return { status: 'miss', identity: undefined };
 		}
 
-		const read = await readEntry(this.cache.dir, identity.id, this.budget);
+		const read = await this.read(identity, label);
 		if (read.status === 'hit') {
 			this.hits += 1;
 			return { status: 'hit', spooled: read.spooled, identity };
 		}
 
-		if (read.status === 'damaged') {
-			this.repaired.push(`${label} (${read.reason})`);
+		// Not found by stat: perhaps stored while the file was fresh, under its contents' key.
+		if (identity.byContents) {
+			const byContents = await identity.byContents();
+			const found = await this.read(byContents, label);
+			if (found.status === 'hit') {
+				await linkEntry(this.cache.dir, byContents.id, identity.id).catch(() => undefined);
+				this.hits += 1;
+				return { status: 'hit', spooled: found.spooled, identity };
+			}
+
+			this.misses += 1;
+			return { status: 'miss', identity: { ...identity, input: byContents.input } };
 		}
 
 		this.misses += 1;
 		return { status: 'miss', identity };
+	}
+
+	private async read(identity: CacheIdentity, label: () => string): Promise<EntryRead> {
+		const read = await readEntry(this.cache.dir, identity.id, this.budget);
+		if (read.status === 'damaged') {
+			this.repaired.push(`${label()} (${read.reason})`);
+		}
+
+		return read;
 	}
 
 	// A sink that feeds `spool` and, on the side, a new entry; `commit` after the flow succeeded.

@@ -1,0 +1,297 @@
+import { setMaxListeners } from 'node:events';
+import { createReadStream, statSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { chunkBytes } from './buffered-file';
+import { CacheSession } from './cache/session';
+import type { ChainResult } from './chain';
+import { AbortError, FlowcatError, inputError, isAbortError } from './errors';
+import { executeFlow, Flow } from './flow';
+import type { ResolvedConcatOptions } from './options';
+import { OutputGate } from './output-gate';
+import { readSmallFile } from './read-small-file';
+import { MemoryBudget, Spool, type Spooled } from './spool';
+import { TempDir } from './temp-dir';
+import type { SourceMap } from './vinyl';
+import { runWriter, type Writer } from './writer';
+
+export type Item = Flow | Writer;
+
+export interface Summary {
+	/** How many flows ran (or were served from the cache). */
+	flows: number;
+	hits: number;
+	misses: number;
+	/** Bytes written to the output, writers' bytes included. */
+	bytes: number;
+}
+
+// What the vinyl and gulp layers learn as a run goes: progress, each item's bytes and map.
+export interface RunHooks {
+	onFlowSettled?: (settled: number, total: number) => void;
+	/** Every flow succeeded; the output phase starts. */
+	onFlowsDone?: () => void;
+	onItemWritten?: (item: Item, bytes: number, sourceMap: SourceMap | undefined) => void;
+}
+
+// One run of the runner. Items may be added while flows already run (the gulp plugin adds
+// files as they arrive); `finish` then waits for the flows and writes the output in order.
+// Every run must end in `finish`, which releases what the run holds.
+export class Run {
+	private readonly items: Item[] = [];
+	private readonly tasks: Array<Promise<void>> = [];
+	private readonly limit: LimitFunction;
+	private readonly options: ResolvedConcatOptions;
+	private readonly controller = new AbortController();
+	private readonly gate: OutputGate;
+	private readonly budget: MemoryBudget;
+	private readonly tempDir: TempDir;
+	private readonly results: Array<Spooled | undefined> = [];
+	private readonly cache?: CacheSession;
+	private readonly hooks: RunHooks;
+	private readonly waiting = new Map<number, () => void>();
+	private readonly onUserAbort: () => void;
+	private settled = 0;
+	private firstError?: unknown;
+
+	constructor(output: NodeJS.WritableStream, options: ResolvedConcatOptions, hooks: RunHooks) {
+		this.options = options;
+		this.hooks = hooks;
+		this.gate = new OutputGate(output, this.controller);
+		this.budget = new MemoryBudget(options.maxMemoryBytes);
+		this.tempDir = new TempDir(options.tempDir);
+		this.cache = options.cache && new CacheSession(options.cache, this.budget);
+		const { signal } = this.controller;
+		// Each running flow listens on the run's signal (pipelines, reads): up to `limit` at once.
+		setMaxListeners(0, signal);
+		this.limit = pLimit({ concurrency: options.limit, rejectOnClear: true });
+		signal.addEventListener('abort', () => this.limit.clearQueue(), { once: true });
+		this.onUserAbort = () => this.abort(new AbortError(options.signal!.reason));
+		options.signal?.addEventListener('abort', this.onUserAbort, { once: true });
+		if (options.signal?.aborted) {
+			this.onUserAbort();
+		}
+	}
+
+	/** Adds an item at the end; a flow starts as soon as the limit allows. */
+	add(item: Item): void {
+		const index = this.items.length;
+		this.items.push(item);
+		if (item instanceof Flow && !this.controller.signal.aborted) {
+			const onSettled = () => {
+				this.settled += 1;
+				this.hooks.onFlowSettled?.(this.settled, this.tasks.length);
+			};
+
+			this.tasks.push(this.limit(() => this.runFlow(item, index)).then(onSettled, (error: unknown) => this.fail(error)));
+		}
+	}
+
+	itemsAdded(): readonly Item[] {
+		return this.items;
+	}
+
+	/** Stops the run: running flows are stopped, and `finish` rejects with `reason`. */
+	abort(reason: unknown): void {
+		this.controller.abort(reason);
+	}
+
+	/** Once every item is added: waits for the flows, writes the output, releases everything. */
+	async finish(): Promise<Summary> {
+		try {
+			const flows = await (this.options.early ? this.runAndWrite() : this.runFlows().then(async (count) => {
+				await this.writeOutput();
+				return count;
+			}));
+			if (this.options.end) {
+				await this.gate.end();
+			}
+
+			return { flows, hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, bytes: this.gate.bytes };
+		} catch (error) {
+			throw this.chooseError(error);
+		} finally {
+			this.options.signal?.removeEventListener('abort', this.onUserAbort);
+			this.gate.detach();
+			for (const result of this.results) {
+				if (result?.type === 'memory') {
+					result.release();
+				}
+			}
+
+			await this.cache?.finish();
+			await this.tempDir.remove();
+		}
+	}
+
+	// The `early` mode: the output phase runs beside the flows, each item written as soon as it
+	// and everything before it are done. Both must have stopped before the run settles.
+	private async runAndWrite(): Promise<number> {
+		const written = this.writeOutput().catch((error: unknown) => {
+			this.fail(error);
+			throw error;
+		});
+		const [flows, output] = await Promise.allSettled([this.runFlows(), written]);
+		if (flows.status === 'rejected') {
+			throw flows.reason;
+		}
+
+		if (output.status === 'rejected') {
+			throw output.reason;
+		}
+
+		return flows.value;
+	}
+
+	private async runFlows(): Promise<number> {
+		// Every task catches its error, so this waits until the last running flow has stopped.
+		await Promise.all(this.tasks);
+		this.controller.signal.throwIfAborted();
+		this.hooks.onFlowsDone?.();
+		return this.tasks.length;
+	}
+
+	private async runFlow(flow: Flow, index: number): Promise<void> {
+		const { signal } = this.controller;
+		signal.throwIfAborted();
+		const label = () => flow.label(`item ${index + 1}`);
+		const lookup = await this.cache?.lookup(flow, label);
+		if (lookup?.status === 'hit') {
+			flow.emit('hit', { source: 'local', path: flow.path });
+			flow.emit('done', { path: flow.path, durationMs: 0 });
+			this.setResult(index, lookup.spooled);
+			return;
+		}
+
+		if (lookup) {
+			flow.emit('miss', { path: flow.path });
+		}
+
+		// A file that goes through no step needs no copy: a small one is read now, a large one
+		// when its turn comes in the output phase.
+		if (!this.cache && flow.steps.length === 0 && flow.inputKind === 'file') {
+			this.setResult(index, await this.readInputFile(flow.path!, label));
+			return;
+		}
+
+		const spool = new Spool(this.budget, this.tempDir);
+		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool);
+		let result: ChainResult;
+		try {
+			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
+		} catch (error) {
+			store?.sink.destroy();
+			throw error;
+		}
+
+		await store?.commit(result);
+		this.setResult(index, { ...spool.result(), sourceMap: result.sourceMap });
+	}
+
+	private async readInputFile(filePath: string, label: () => string): Promise<Spooled> {
+		try {
+			const { size } = statSync(filePath);
+			if (size <= chunkBytes && this.budget.take(size)) {
+				const buffer = await readSmallFile(filePath, size).catch((error: unknown) => {
+					this.budget.release(size);
+					throw error;
+				});
+				return this.budget.hold([buffer.subarray(0, size)], size);
+			}
+
+			return { type: 'file', path: filePath, bytes: size, temporary: false };
+		} catch (error) {
+			throw inputError(label(), error);
+		}
+	}
+
+	private setResult(index: number, spooled: Spooled): void {
+		this.results[index] = spooled;
+		this.waiting.get(index)?.();
+	}
+
+	// Resolves when the flow at `index` has its result; rejects when the run is aborted.
+	private async resultOf(index: number): Promise<Spooled> {
+		const { signal } = this.controller;
+		while (!this.results[index]) {
+			signal.throwIfAborted();
+			this.gate.flush();
+			await new Promise<void>((resolve) => {
+				const wake = () => {
+					this.waiting.delete(index);
+					signal.removeEventListener('abort', wake);
+					resolve();
+				};
+
+				this.waiting.set(index, wake);
+				signal.addEventListener('abort', wake, { once: true });
+			});
+		}
+
+		return this.results[index]!;
+	}
+
+	private async writeOutput(): Promise<void> {
+		for (const [index, item] of this.items.entries()) {
+			this.controller.signal.throwIfAborted();
+			const before = this.gate.bytes;
+			const spooled = item instanceof Flow ? await this.resultOf(index) : undefined;
+			if (item instanceof Flow) {
+				await this.writeSpooled(spooled!, item);
+			} else {
+				await runWriter(item, this.gate, index + 1);
+			}
+
+			this.hooks.onItemWritten?.(item, this.gate.bytes - before, spooled?.sourceMap);
+		}
+	}
+
+	private async writeSpooled(spooled: Spooled, flow: Flow): Promise<void> {
+		if (spooled.type === 'memory') {
+			for (const chunk of spooled.chunks) {
+				await this.gate.write(chunk);
+			}
+
+			spooled.release();
+			spooled.chunks = [];
+			return;
+		}
+
+		try {
+			// `bytes` may end before the file does: a cache entry's trailer follows its result.
+			const range = { start: 0, end: spooled.bytes - 1 };
+			for await (const chunk of spooled.bytes === 0 ? [] : createReadStream(spooled.path, { highWaterMark: chunkBytes, ...range })) {
+				await this.gate.write(chunk as Buffer);
+			}
+		} catch (error) {
+			if (error instanceof FlowcatError || isAbortError(error) || this.controller.signal.aborted) {
+				throw error;
+			}
+
+			throw inputError(flow.label(), error);
+		}
+
+		if (spooled.temporary) {
+			await unlink(spooled.path).catch(() => undefined);
+		}
+	}
+
+	private fail(error: unknown): void {
+		if (this.firstError === undefined && !isAbortError(error)) {
+			this.firstError = error;
+		}
+
+		this.controller.abort(error);
+	}
+
+	// The first real error wins; aborts of siblings it caused never replace it.
+	private chooseError(error: unknown): unknown {
+		if (this.firstError !== undefined) {
+			return this.firstError;
+		}
+
+		const reason: unknown = this.controller.signal.aborted ? this.controller.signal.reason : error;
+		return reason ?? error;
+	}
+}
+
