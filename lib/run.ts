@@ -1,8 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { chunkBytes } from './buffered-file';
+import { copyFile } from './copy-file';
 import { CacheSession } from './cache/session';
 import type { ChainResult } from './chain';
 import { AbortError, FlowcatError, inputError, isAbortError } from './errors';
@@ -258,11 +259,7 @@ export class Run {
 		}
 
 		try {
-			// `bytes` may end before the file does: a cache entry's trailer follows its result.
-			const range = { start: 0, end: spooled.bytes - 1 };
-			for await (const chunk of spooled.bytes === 0 ? [] : createReadStream(spooled.path, { highWaterMark: chunkBytes, ...range })) {
-				await this.gate.write(chunk as Buffer);
-			}
+			await copyFile(spooled.path, spooled.bytes, (chunk) => this.gate.write(chunk));
 		} catch (error) {
 			if (error instanceof FlowcatError || isAbortError(error) || this.controller.signal.aborted) {
 				throw error;

@@ -1,0 +1,37 @@
+import { open } from 'node:fs/promises';
+
+const readBytes = 4 * 1024 * 1024;
+
+// Sends the first `bytes` of a file to `write` (a cache entry's trailer follows its result),
+// reading the next chunk while the last one is being written: reads and writes overlap.
+export async function copyFile(filePath: string, bytes: number, write: (chunk: Buffer) => Promise<void>): Promise<void> {
+	if (bytes === 0) {
+		return;
+	}
+
+	const handle = await open(filePath, 'r');
+	const readAt = async (position: number): Promise<Buffer> => {
+		const buffer = Buffer.allocUnsafe(Math.min(readBytes, bytes - position));
+		const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+		if (bytesRead === 0) {
+			throw Object.assign(new Error(`The file ended after ${position} of ${bytes} bytes: ${filePath}`), { code: 'ERR_FILE_TRUNCATED' });
+		}
+
+		return buffer.subarray(0, bytesRead);
+	};
+
+	try {
+		let position = 0;
+		let next = readAt(0);
+		while (position < bytes) {
+			const chunk = await next;
+			position += chunk.length;
+			next = position < bytes ? readAt(position) : Promise.resolve(Buffer.alloc(0));
+			// If the write fails, the read ahead must not become an unhandled rejection.
+			next.catch(() => undefined);
+			await write(chunk);
+		}
+	} finally {
+		await handle.close();
+	}
+}
