@@ -9,13 +9,14 @@ export class BufferedFile {
 	private handle?: Promise<FileHandle>;
 	private pending: Buffer[] = [];
 	private pendingBytes = 0;
+	private released = false;
 
 	constructor(filePath: string) {
 		this.path = filePath;
 	}
 
 	async append(buffers: Buffer[]): Promise<void> {
-		this.handle ??= open(this.path, 'w');
+		this.handle ??= this.open();
 		for (const buffer of buffers) {
 			this.pending.push(buffer);
 			this.pendingBytes += buffer.length;
@@ -34,19 +35,21 @@ export class BufferedFile {
 		const buffers = this.pending;
 		this.pending = [];
 		this.pendingBytes = 0;
-		this.handle ??= open(this.path, 'w');
+		this.handle ??= this.open();
 		await (await this.handle).writev(buffers);
 	}
 
 	// Flushes what is pending and closes the file (it is created even when empty).
 	async close(): Promise<void> {
-		this.handle ??= open(this.path, 'w');
+		this.handle ??= this.open();
 		await this.flush();
 		await this.release();
 	}
 
-	// Closes without flushing, on the error path; never throws.
+	// Closes without flushing, on the error path; never throws. A write still on its way
+	// afterwards fails instead of opening the file again.
 	async release(): Promise<void> {
+		this.released = true;
 		const handle = this.handle;
 		this.handle = undefined;
 		this.pending = [];
@@ -59,5 +62,13 @@ export class BufferedFile {
 		} catch {
 			// The file failed to open or close: on this path the first error is already known.
 		}
+	}
+
+	private async open(): Promise<FileHandle> {
+		if (this.released) {
+			throw Object.assign(new Error(`Cannot write to ${this.path} after it was released`), { code: 'ERR_STREAM_DESTROYED' });
+		}
+
+		return open(this.path, 'w');
 	}
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { invalidType } from './errors';
 import type { ConcatOptions } from './options';
@@ -15,7 +15,8 @@ export async function concatToFile(filePath: string, items: Item[], options?: Co
 	}
 
 	const target = path.resolve(filePath);
-	const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.flowcat-tmp`);
+	await removeOrphans(target);
+	const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.flowcat-tmp`);
 	const output = createWriteStream(temporary, { highWaterMark: 1024 * 1024 });
 	try {
 		const summary = await concat(output, items, { ...options, end: true });
@@ -31,5 +32,27 @@ export async function concatToFile(filePath: string, items: Item[], options?: Co
 
 		await rm(temporary, { force: true });
 		throw error;
+	}
+}
+
+// Temp files left beside `target` by runs whose process died (killed mid-run): their pid,
+// in the name, no longer runs. Those of live processes (a parallel build) are theirs.
+async function removeOrphans(target: string): Promise<void> {
+	const prefix = `.${path.basename(target)}.`;
+	const names = await readdir(path.dirname(target)).catch(() => []);
+	for (const name of names) {
+		const pid = name.startsWith(prefix) && name.endsWith('.flowcat-tmp') ? Number(name.slice(prefix.length).split('.')[0]) : Number.NaN;
+		if (Number.isInteger(pid) && !isRunning(pid)) {
+			await rm(path.join(path.dirname(target), name), { force: true });
+		}
+	}
+}
+
+function isRunning(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'EPERM';
 	}
 }

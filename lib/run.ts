@@ -181,7 +181,13 @@ export class Run {
 		try {
 			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
 		} catch (error) {
-			store?.sink.destroy();
+			// Wait for the half-written entry to be removed before the run can settle.
+			if (store && !store.sink.closed) {
+				const closed = new Promise((resolve) => store.sink.once('close', resolve));
+				store.sink.destroy();
+				await closed;
+			}
+
 			throw error;
 		}
 

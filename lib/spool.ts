@@ -116,7 +116,12 @@ export class Spool extends Writable {
 
 		if (!this.file) {
 			// Over budget: what was held moves to disk with the rest.
-			this.file = new BufferedFile(await this.tempDir.newFile());
+			const filePath = await this.tempDir.newFile();
+			if (this.destroyed) {
+				throw Object.assign(new Error('The spool was destroyed'), { code: 'ERR_STREAM_DESTROYED' });
+			}
+
+			this.file = new BufferedFile(filePath);
 			buffers = [...this.chunks, ...buffers];
 			this.budget.release(this.heldBytes);
 			this.heldBytes = 0;

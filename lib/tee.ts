@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
@@ -52,9 +53,18 @@ export function createTee(primary: Writable, secondary: Writable, onSecondaryErr
 			]).then(() => callback(), callback);
 		},
 		destroy(error, callback) {
-			primary.destroy(error ?? undefined);
+			// After a clean finish (auto-destroy) the branches are done and the entry awaits its commit.
+			if (!error && this.writableFinished) {
+				callback(null);
+				return;
+			}
+
+			// The error is the tee's to report; the branches only stop (nobody listens on them).
+			// The tee closes after its branches, so a run that waits for it leaves no temp file.
+			const closed = [primary, secondary].map((branch) => (branch.closed ? undefined : once(branch, 'close')));
+			primary.destroy();
 			secondary.destroy();
-			callback(error);
+			Promise.all(closed).then(() => callback(error), () => callback(error));
 		},
 	});
 }

@@ -163,9 +163,13 @@ export class EntryWriter extends Writable {
 	private readonly hash: Hash = createHash('sha256');
 	private size = 0;
 	private folderReady?: Promise<unknown>;
+	// The last write, so that a discard waits for it instead of racing its open of the file.
+	private lastWrite: Promise<unknown> = Promise.resolve();
+	private committed = false;
 
 	constructor(dir: string, id: string) {
-		super({ highWaterMark: chunkBytes });
+		// Not destroyed after `finish`: the entry is then either committed or discarded.
+		super({ highWaterMark: chunkBytes, autoDestroy: false });
 		this.dir = dir;
 		this.id = id;
 		this.file = new BufferedFile(path.join(dir, 'tmp', `${id}.${process.pid}.${randomBytes(4).toString('hex')}`));
@@ -175,12 +179,13 @@ export class EntryWriter extends Writable {
 		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
 		this.hash.update(chunk);
 		this.size += chunk.length;
-		this.folderReady.then(() => this.file.append([chunk])).then(() => callback(), callback);
+		this.lastWrite = this.folderReady.then(() => this.file.append([chunk]));
+		this.lastWrite.then(() => callback(), callback);
 	}
 
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-		if (this.writableFinished) {
+		if (this.committed) {
 			callback(error);
 			return;
 		}
@@ -190,6 +195,7 @@ export class EntryWriter extends Writable {
 
 	/** Puts the finished entry in place. A folder or file in the way is removed first. */
 	async commit(meta: EntryMeta): Promise<void> {
+		this.committed = true;
 		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
 		await this.folderReady;
 		await this.file.append([encodeTrailer({ size: this.size, sha256: this.hash.digest('hex'), ...meta })]);
@@ -215,6 +221,7 @@ export class EntryWriter extends Writable {
 	}
 
 	async discard(): Promise<void> {
+		await this.lastWrite.catch(() => undefined);
 		await this.file.release();
 		await rm(this.file.path, { force: true });
 	}

@@ -74,7 +74,7 @@ export class CacheSession {
 		const writer = new EntryWriter(this.cache.dir, identity.id);
 		const sink = createTee(spool, writer, (error) => this.onWriteError(error));
 		const commit = async (meta: EntryMeta) => {
-			if (writer.destroyed && !writer.writableFinished) {
+			if (writer.destroyed || !writer.writableFinished) {
 				return;
 			}
 
