@@ -15,6 +15,11 @@ export type Writer = (out: Writable, done: (error?: Error | null) => void) => vo
 export async function runWriter(writer: Writer, gate: OutputGate, position: number): Promise<void> {
 	const out = new Writable({
 		write(chunk: Buffer, _encoding, callback) {
+			if (chunk.length === 0) {
+				callback();
+				return;
+			}
+
 			gate.write(chunk).then(() => callback(), callback);
 		},
 	});
@@ -33,11 +38,15 @@ export async function runWriter(writer: Writer, gate: OutputGate, position: numb
 			await writer(out, () => undefined);
 		}
 
-		if (!out.writableEnded) {
-			out.end();
+		// Wait until the writer's writes have reached the gate: an empty write's callback comes
+		// after theirs (cheaper than end() and waiting for finish, once per writer).
+		if (out.writableEnded) {
+			await finished(out);
+		} else {
+			await new Promise<void>((resolve, reject) => {
+				out.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
+			});
 		}
-
-		await finished(out);
 	} catch (cause) {
 		out.destroy();
 		if (isAbortError(cause) || cause instanceof FlowcatError) {

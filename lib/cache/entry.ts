@@ -193,6 +193,11 @@ export class EntryWriter extends Writable {
 		this.discard().then(() => callback(error));
 	}
 
+	/** The result's size in bytes (the trailer not counted). */
+	get bytes(): number {
+		return this.size;
+	}
+
 	/** Puts the finished entry in place. A folder or file in the way is removed first. */
 	async commit(meta: EntryMeta): Promise<void> {
 		this.committed = true;

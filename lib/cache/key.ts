@@ -99,5 +99,11 @@ function digestSteps(steps: readonly StepSpec[]): string {
 
 // Relative, so that checkouts in different folders share digest-keyed results.
 function relativePath(filePath: string | undefined, cwd = process.cwd()): string | null {
-	return filePath === undefined ? null : path.relative(cwd, filePath).split(path.sep).join('/');
+	if (filePath === undefined) {
+		return null;
+	}
+
+	// The common case, a file under cwd, without path.relative's resolving of both paths.
+	const relative = filePath.startsWith(cwd + path.sep) ? filePath.slice(cwd.length + 1) : path.relative(cwd, filePath);
+	return path.sep === '/' ? relative : relative.split(path.sep).join('/');
 }

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { toError } from '../errors';
 import type { Flow } from '../flow';
@@ -7,6 +8,8 @@ import { createTee } from '../tee';
 import type { Cache } from './cache';
 import { EntryWriter, linkEntry, readEntry, type EntryMeta, type EntryRead } from './entry';
 import { identifyFlow, type CacheIdentity } from './key';
+
+const pruneIntervalMs = 10 * 60 * 1000;
 
 export type Lookup =
 	| { status: 'hit'; spooled: Spooled; identity: CacheIdentity }
@@ -21,6 +24,7 @@ export class CacheSession {
 	private readonly budget: MemoryBudget;
 	private ready?: Promise<boolean>;
 	private stored = 0;
+	private storedBytes = 0;
 	private readonly repaired: string[] = [];
 	private writeError?: Error;
 
@@ -81,6 +85,7 @@ export class CacheSession {
 			try {
 				await writer.commit(meta);
 				this.stored += 1;
+				this.storedBytes += writer.bytes;
 			} catch (error) {
 				this.onWriteError(toError(error));
 				await writer.discard();
@@ -92,8 +97,9 @@ export class CacheSession {
 
 	// After the run: prune if anything was added, and say once what happened to the cache.
 	async finish(): Promise<void> {
-		if (this.stored > 0) {
+		if (this.stored > 0 && await this.isPruneDue()) {
 			await this.cache.prune().catch((error: unknown) => this.onWriteError(toError(error)));
+			await writeFile(path.join(this.cache.dir, 'pruned'), '').catch(() => undefined);
 		}
 
 		if (this.repaired.length > 0) {
@@ -105,6 +111,16 @@ export class CacheSession {
 		if (this.writeError) {
 			process.emitWarning(`flowcat: could not write to the cache in ${this.cache.dir}; results were not stored: ${this.writeError.message}`, { code: 'FLOWCAT_CACHE_UNWRITABLE' });
 		}
+	}
+
+	// Pruning reads every entry's size: do it after a run that stored much, or every so often.
+	private async isPruneDue(): Promise<boolean> {
+		if (this.storedBytes * 16 > this.cache.maxBytes) {
+			return true;
+		}
+
+		const pruned = await stat(path.join(this.cache.dir, 'pruned')).catch(() => undefined);
+		return !pruned || Date.now() - pruned.mtimeMs > pruneIntervalMs;
 	}
 
 	private isReady(): Promise<boolean> {
