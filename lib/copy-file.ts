@@ -1,20 +1,38 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 const readBytes = 4 * 1024 * 1024;
 
 // Sends the first `bytes` of a file to `write` (a cache entry's trailer follows its result),
 // reading the next chunk while the last one is being written: reads and writes overlap.
-export async function copyFile(filePath: string, bytes: number, write: (chunk: Buffer) => Promise<void>): Promise<void> {
+export async function copyFile(filePath: string, start: number, bytes: number, write: (chunk: Buffer) => Promise<void>): Promise<void> {
 	if (bytes === 0) {
 		return;
 	}
 
+	// A small range is read synchronously: three syscalls instead of three thread-pool trips.
+	if (bytes <= 1024 * 1024) {
+		const fd = openSync(filePath, 'r');
+		const buffer = Buffer.allocUnsafe(bytes);
+		try {
+			const bytesRead = readSync(fd, buffer, 0, bytes, start);
+			if (bytesRead < bytes) {
+				throw truncated(filePath, bytesRead, bytes);
+			}
+		} finally {
+			closeSync(fd);
+		}
+
+		await write(buffer);
+		return;
+	}
+
 	const handle = await open(filePath, 'r');
-	const readAt = async (position: number): Promise<Buffer> => {
-		const buffer = Buffer.allocUnsafe(Math.min(readBytes, bytes - position));
-		const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+	const readAt = async (offset: number): Promise<Buffer> => {
+		const buffer = Buffer.allocUnsafe(Math.min(readBytes, bytes - offset));
+		const { bytesRead } = await handle.read(buffer, 0, buffer.length, start + offset);
 		if (bytesRead === 0) {
-			throw Object.assign(new Error(`The file ended after ${position} of ${bytes} bytes: ${filePath}`), { code: 'ERR_FILE_TRUNCATED' });
+			throw truncated(filePath, offset, bytes);
 		}
 
 		return buffer.subarray(0, bytesRead);
@@ -34,4 +52,8 @@ export async function copyFile(filePath: string, bytes: number, write: (chunk: B
 	} finally {
 		await handle.close();
 	}
+}
+
+function truncated(filePath: string, position: number, bytes: number): Error {
+	return Object.assign(new Error(`The file ended after ${position} of ${bytes} bytes: ${filePath}`), { code: 'ERR_FILE_TRUNCATED' });
 }

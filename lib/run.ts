@@ -12,6 +12,7 @@ import type { ResolvedConcatOptions } from './options';
 import { OutputGate } from './output-gate';
 import { readSmallFile } from './read-small-file';
 import { MemoryBudget, Spool, type Spooled } from './spool';
+import { SpillFile } from './spill-file';
 import { TempDir } from './temp-dir';
 import type { SourceMap } from './vinyl';
 import { runWriter, type Writer } from './writer';
@@ -47,6 +48,7 @@ export class Run {
 	private readonly gate: OutputGate;
 	private readonly budget: MemoryBudget;
 	private readonly tempDir: TempDir;
+	private readonly spill: SpillFile;
 	private readonly results: Array<Spooled | undefined> = [];
 	private readonly cache?: CacheSession;
 	private readonly hooks: RunHooks;
@@ -61,6 +63,7 @@ export class Run {
 		this.gate = new OutputGate(output, this.controller);
 		this.budget = new MemoryBudget(options.maxMemoryBytes);
 		this.tempDir = new TempDir(options.tempDir);
+		this.spill = new SpillFile(this.tempDir);
 		this.cache = options.cache && new CacheSession(options.cache, this.budget);
 		const { signal } = this.controller;
 		// Each running flow listens on the run's signal (pipelines, reads): up to `limit` at once.
@@ -121,6 +124,7 @@ export class Run {
 			}
 
 			await this.cache?.finish();
+			await this.spill.close();
 			await this.tempDir.remove();
 		}
 	}
@@ -175,7 +179,7 @@ export class Run {
 			return;
 		}
 
-		const spool = new Spool(this.budget, this.tempDir);
+		const spool = new Spool(this.budget, this.tempDir, this.spill);
 		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool);
 		let result: ChainResult;
 		try {
@@ -265,7 +269,7 @@ export class Run {
 		}
 
 		try {
-			await copyFile(spooled.path, spooled.bytes, (chunk) => this.gate.write(chunk));
+			await copyFile(spooled.path, spooled.start ?? 0, spooled.bytes, (chunk) => this.gate.write(chunk));
 		} catch (error) {
 			if (error instanceof FlowcatError || isAbortError(error) || this.controller.signal.aborted) {
 				throw error;

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { BufferedFile, chunkBytes } from './buffered-file';
+import type { SpillFile } from './spill-file';
 import type { TempDir } from './temp-dir';
 import type { SourceMap } from './vinyl';
 
@@ -43,25 +44,30 @@ export class MemoryBudget {
 // the first `bytes` of a file (a temp file of the run's, a cache entry, or the input itself).
 export type Spooled = (
 	| { type: 'memory'; chunks: Buffer[]; bytes: number; release: () => void }
-	| { type: 'file'; path: string; bytes: number; temporary: boolean }
+	| { type: 'file'; path: string; start?: number; bytes: number; temporary: boolean }
 ) & { sourceMap?: SourceMap };
 
 // A sink may take a whole output at once, skipping the stream machinery (a hot path: one per flow).
 export const writeWhole = Symbol('flowcat.writeWhole');
 
-// Holds one flow's output: in memory while the run's budget allows, then in a temp file.
+// Holds one flow's output: in memory while the run's budget allows; past it, a small output
+// goes to the run's shared spill file when it is complete, a large one to a temp file of its own.
 export class Spool extends Writable {
 	private readonly budget: MemoryBudget;
 	private readonly tempDir: TempDir;
+	private readonly spill: SpillFile;
 	private chunks: Buffer[] = [];
 	private heldBytes = 0;
 	private totalBytes = 0;
+	private overBudget = false;
+	private spilled?: { path: string; start: number };
 	private file?: BufferedFile;
 
-	constructor(budget: MemoryBudget, tempDir: TempDir) {
+	constructor(budget: MemoryBudget, tempDir: TempDir, spill: SpillFile) {
 		super({ highWaterMark: chunkBytes });
 		this.budget = budget;
 		this.tempDir = tempDir;
+		this.spill = spill;
 	}
 
 	override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -73,7 +79,7 @@ export class Spool extends Writable {
 	}
 
 	override _final(callback: (error?: Error | null) => void): void {
-		(this.file?.close() ?? Promise.resolve()).then(() => callback(), callback);
+		this.complete().then(() => callback(), callback);
 	}
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -90,7 +96,7 @@ export class Spool extends Writable {
 	/** Stores `buffer` as the whole output, instead of writing and ending the stream. */
 	async [writeWhole](buffer: Buffer): Promise<void> {
 		await this.store([buffer]);
-		await this.file?.close();
+		await this.complete();
 	}
 
 	/** The stored output, once the spool has finished. Its memory now belongs to the caller. */
@@ -99,35 +105,57 @@ export class Spool extends Writable {
 			return { type: 'file', path: this.file.path, bytes: this.totalBytes, temporary: true };
 		}
 
+		if (this.spilled) {
+			return { type: 'file', ...this.spilled, bytes: this.totalBytes, temporary: false };
+		}
+
 		const spooled = this.budget.hold(this.chunks, this.heldBytes);
 		this.chunks = [];
 		this.heldBytes = 0;
 		return spooled;
 	}
 
+	private async complete(): Promise<void> {
+		if (this.file) {
+			await this.file.close();
+		} else if (this.overBudget) {
+			this.spilled = await this.spill.append(this.chunks, this.totalBytes);
+			this.chunks = [];
+		}
+	}
+
 	private async store(buffers: Buffer[]): Promise<void> {
 		const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
 		this.totalBytes += size;
-		if (!this.file && this.budget.take(size)) {
+		if (this.file) {
+			await this.file.append(buffers);
+			return;
+		}
+
+		if (!this.overBudget && this.budget.take(size)) {
 			this.chunks.push(...buffers);
 			this.heldBytes += size;
 			return;
 		}
 
-		if (!this.file) {
-			// Over budget: what was held moves to disk with the rest.
+		// Over budget: what was held no longer counts; up to 1 MiB waits for the spill file.
+		if (!this.overBudget) {
+			this.overBudget = true;
+			this.budget.release(this.heldBytes);
+			this.heldBytes = 0;
+		}
+
+		this.chunks.push(...buffers);
+		if (this.totalBytes > chunkBytes) {
 			const filePath = await this.tempDir.newFile();
 			if (this.destroyed) {
 				throw Object.assign(new Error('The spool was destroyed'), { code: 'ERR_STREAM_DESTROYED' });
 			}
 
 			this.file = new BufferedFile(filePath);
-			buffers = [...this.chunks, ...buffers];
-			this.budget.release(this.heldBytes);
-			this.heldBytes = 0;
+			const chunks = this.chunks;
 			this.chunks = [];
+			await this.file.append(chunks);
 		}
-
-		await this.file.append(buffers);
 	}
 }
