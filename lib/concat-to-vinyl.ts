@@ -5,7 +5,7 @@ import { invalidType } from './errors';
 import { Flow, flowInput } from './flow';
 import { loadVinyl } from './lazy-modules';
 import { resolveConcatOptions, type ConcatOptions } from './options';
-import { Run, type Item, type RunHooks } from './run';
+import { Run, type Item, type RunHooks, type RunItem } from './run';
 import { checkItems } from './runner';
 import { combineSourceMaps, type MappedPart } from './source-map';
 
@@ -87,7 +87,7 @@ export class VinylRun {
 		this.run = new Run(output, { ...resolveConcatOptions(concatOptions), end: true }, { ...hooks, onFlowsDone, onItemWritten: buffer && sourceMap !== false ? onItemWritten : undefined });
 	}
 
-	add(item: Item): void {
+	add(item: RunItem): void {
 		this.run.add(item);
 	}
 
@@ -122,7 +122,7 @@ function inputVinyl(flow: Flow): File | undefined {
 
 // Where a part's text comes from, for the map: its own map's sources, or its file when no
 // step changed the text; null for writers and for text a step rewrote without a map.
-function mapSource(item: Item, base: string, hasMap: boolean): string | null {
+function mapSource(item: RunItem, base: string, hasMap: boolean): string | null {
 	if (!(item instanceof Flow) || (!hasMap && item.steps.length > 0)) {
 		return null;
 	}

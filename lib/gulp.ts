@@ -5,6 +5,7 @@ import { VinylRun } from './concat-to-vinyl';
 import { AbortError, FlowcatError, invalidType, toError } from './errors';
 import { Flow } from './flow';
 import { Progress } from './progress';
+import type { RunItem } from './run';
 import type { Step } from './steps';
 import type { Writer } from './writer';
 
@@ -39,7 +40,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	}
 
 	const { steps = [], header, separator = '\n', footer, key, log = true, ...runOptions } = checkOptions(options);
-	const separatorWriter = toWriter(separator);
+	const separatorBytes = Buffer.from(separator);
 	let run: VinylRun | undefined;
 	let finishing = false;
 	let progress: Progress | undefined;
@@ -51,7 +52,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	const addFile = (file: File) => {
 		if (run) {
 			if (separator !== '') {
-				run.add(separatorWriter);
+				run.add(separatorBytes);
 			}
 		} else {
 			progress = log ? new Progress(pluginName) : undefined;
@@ -59,7 +60,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 				onFlowSettled: (settled, total) => progress?.update(settled, total),
 			});
 			if (header !== undefined) {
-				run.add(toWriter(header));
+				run.add(toItem(header));
 			}
 		}
 
@@ -99,7 +100,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 			}
 
 			if (footer !== undefined) {
-				run.add(toWriter(footer));
+				run.add(toItem(footer));
 			}
 
 			finishing = true;
@@ -126,15 +127,9 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	return stream;
 }
 
-function toWriter(value: string | Writer): Writer {
-	if (typeof value === 'function') {
-		return value;
-	}
-
-	const bytes = Buffer.from(value);
-	return (out) => {
-		out.write(bytes);
-	};
+// A header or footer: a writer as it is, a string as its bytes.
+function toItem(value: string | Writer): RunItem {
+	return typeof value === 'function' ? value : Buffer.from(value);
 }
 
 function checkOptions(options: ConcatFlowsOptions): ConcatFlowsOptions {

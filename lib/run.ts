@@ -15,9 +15,11 @@ import { MemoryBudget, Spool, type Spooled } from './spool';
 import { SpillFile } from './spill-file';
 import { TempDir } from './temp-dir';
 import type { SourceMap } from './vinyl';
-import { runWriter, type Writer } from './writer';
+import { WriterRunner, type Writer } from './writer';
 
 export type Item = Flow | Writer;
+// Inside flowcat a run also takes bytes to write as they are (the gulp plugin's separator).
+export type RunItem = Item | Buffer;
 
 export interface Summary {
 	/** How many flows ran (or were served from the cache). */
@@ -33,19 +35,20 @@ export interface RunHooks {
 	onFlowSettled?: (settled: number, total: number) => void;
 	/** Every flow succeeded; the output phase starts. */
 	onFlowsDone?: () => void;
-	onItemWritten?: (item: Item, bytes: number, sourceMap: SourceMap | undefined) => void;
+	onItemWritten?: (item: RunItem, bytes: number, sourceMap: SourceMap | undefined) => void;
 }
 
 // One run of the runner. Items may be added while flows already run (the gulp plugin adds
 // files as they arrive); `finish` then waits for the flows and writes the output in order.
 // Every run must end in `finish`, which releases what the run holds.
 export class Run {
-	private readonly items: Item[] = [];
+	private readonly items: RunItem[] = [];
 	private readonly tasks: Array<Promise<void>> = [];
 	private readonly limit: LimitFunction;
 	private readonly options: ResolvedConcatOptions;
 	private readonly controller = new AbortController();
 	private readonly gate: OutputGate;
+	private readonly writers: WriterRunner;
 	private readonly budget: MemoryBudget;
 	private readonly tempDir: TempDir;
 	private readonly spill: SpillFile;
@@ -61,6 +64,7 @@ export class Run {
 		this.options = options;
 		this.hooks = hooks;
 		this.gate = new OutputGate(output, this.controller);
+		this.writers = new WriterRunner(this.gate);
 		this.budget = new MemoryBudget(options.maxMemoryBytes);
 		this.tempDir = new TempDir(options.tempDir);
 		this.spill = new SpillFile(this.tempDir);
@@ -78,7 +82,7 @@ export class Run {
 	}
 
 	/** Adds an item at the end; a flow starts as soon as the limit allows. */
-	add(item: Item): void {
+	add(item: RunItem): void {
 		const index = this.items.length;
 		this.items.push(item);
 		if (item instanceof Flow && !this.controller.signal.aborted) {
@@ -91,7 +95,7 @@ export class Run {
 		}
 	}
 
-	itemsAdded(): readonly Item[] {
+	itemsAdded(): readonly RunItem[] {
 		return this.items;
 	}
 
@@ -249,8 +253,10 @@ export class Run {
 			const spooled = item instanceof Flow ? await this.resultOf(index) : undefined;
 			if (item instanceof Flow) {
 				await this.writeSpooled(spooled!, item);
+			} else if (Buffer.isBuffer(item)) {
+				await this.gate.write(item);
 			} else {
-				await runWriter(item, this.gate, index + 1);
+				await this.writers.run(item, index + 1);
 			}
 
 			this.hooks.onItemWritten?.(item, this.gate.bytes - before, spooled?.sourceMap);

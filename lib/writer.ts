@@ -10,51 +10,73 @@ import type { OutputGate } from './output-gate';
  */
 export type Writer = (out: Writable, done: (error?: Error | null) => void) => void | Promise<void>;
 
-// Runs one writer with a Writable that forwards to the gate, so its bytes are counted, keep
-// their order, and respect the output's backpressure; the writer cannot end the real output.
-export async function runWriter(writer: Writer, gate: OutputGate, position: number): Promise<void> {
-	const out = new Writable({
-		write(chunk: Buffer, _encoding, callback) {
-			if (chunk.length === 0) {
-				callback();
-				return;
+// Runs a run's writers, one at a time, with a Writable that forwards to the gate, so their
+// bytes are counted, keep their order, and respect the output's backpressure; a writer cannot
+// end the real output. The Writable is reused from writer to writer (a separator between
+// thousands of files is a writer each) unless one ended or broke it.
+export class WriterRunner {
+	private readonly gate: OutputGate;
+	private out?: Writable;
+
+	constructor(gate: OutputGate) {
+		this.gate = gate;
+	}
+
+	async run(writer: Writer, position: number): Promise<void> {
+		const out = this.takeOut();
+		try {
+			if (writer.length === 2) {
+				await new Promise<void>((resolve, reject) => {
+					void writer(out, (error) => {
+						if (error) {
+							reject(error);
+						} else {
+							resolve();
+						}
+					});
+				});
+			} else {
+				await writer(out, () => undefined);
 			}
 
-			gate.write(chunk).then(() => callback(), callback);
-		},
-	});
-	try {
-		if (writer.length === 2) {
-			await new Promise<void>((resolve, reject) => {
-				void writer(out, (error) => {
-					if (error) {
-						reject(error);
-					} else {
-						resolve();
-					}
+			// Wait until the writer's writes have reached the gate: an empty write's callback
+			// comes after theirs.
+			if (out.writableEnded) {
+				this.out = undefined;
+				await finished(out);
+			} else {
+				await new Promise<void>((resolve, reject) => {
+					out.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
 				});
+			}
+		} catch (cause) {
+			this.out = undefined;
+			out.destroy();
+			if (isAbortError(cause) || cause instanceof FlowcatError) {
+				throw cause;
+			}
+
+			const error = toError(cause);
+			const name = writer.name ? ` "${writer.name}"` : '';
+			throw new FlowcatError(`Writer${name} (item ${position}) failed: ${error.message}`, { code: 'FLOWCAT_WRITER_FAILED', cause: error });
+		}
+	}
+
+	private takeOut(): Writable {
+		if (!this.out || this.out.destroyed) {
+			const gate = this.gate;
+			this.out = new Writable({
+				write(chunk: Buffer, _encoding, callback) {
+					if (chunk.length === 0) {
+						callback();
+						return;
+					}
+
+					gate.write(chunk).then(() => callback(), callback);
+				},
 			});
-		} else {
-			await writer(out, () => undefined);
 		}
 
-		// Wait until the writer's writes have reached the gate: an empty write's callback comes
-		// after theirs (cheaper than end() and waiting for finish, once per writer).
-		if (out.writableEnded) {
-			await finished(out);
-		} else {
-			await new Promise<void>((resolve, reject) => {
-				out.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
-			});
-		}
-	} catch (cause) {
-		out.destroy();
-		if (isAbortError(cause) || cause instanceof FlowcatError) {
-			throw cause;
-		}
-
-		const error = toError(cause);
-		const name = writer.name ? ` "${writer.name}"` : '';
-		throw new FlowcatError(`Writer${name} (item ${position}) failed: ${error.message}`, { code: 'FLOWCAT_WRITER_FAILED', cause: error });
+		return this.out;
 	}
 }
