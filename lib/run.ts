@@ -166,7 +166,7 @@ export class Run {
 		const label = () => flow.label(`item ${index + 1}`);
 		const lookup = await this.cache?.lookup(flow, label);
 		if (lookup?.status === 'hit') {
-			flow.emit('hit', { source: 'local', path: flow.path });
+			flow.emit('hit', { source: lookup.source, path: flow.path });
 			flow.emit('done', { path: flow.path, durationMs: 0 });
 			this.setResult(index, lookup.spooled);
 			return;
@@ -184,7 +184,7 @@ export class Run {
 		}
 
 		const spool = new Spool(this.budget, this.tempDir, this.spill);
-		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool);
+		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool, lookup.status === 'miss' ? lookup.remoteId : undefined);
 		let result: ChainResult;
 		try {
 			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });

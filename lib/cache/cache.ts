@@ -2,6 +2,7 @@ import path from 'node:path';
 import { invalidRange, invalidType } from '../errors';
 import { checkCount } from '../check';
 import { cacheMethods, type CacheMethod } from './key';
+import { resolveRemoteOptions, type RemoteOptions } from './remote';
 import { clearStore, pruneStore, type PruneResult } from './store';
 
 export interface CacheOptions {
@@ -11,6 +12,11 @@ export interface CacheOptions {
 	method?: CacheMethod;
 	/** Past this many bytes of entries, the least recently used are removed after a run. Default: 1 GiB. */
 	maxBytes?: number;
+	/**
+	 * A shared cache server (Bazel's HTTP remote-cache protocol), asked after a local miss.
+	 * Default: the URL in FLOWCAT_REMOTE_CACHE, if set; false turns it off.
+	 */
+	remote?: RemoteOptions | false;
 }
 
 export const defaultMaxCacheBytes = 1024 ** 3;
@@ -20,6 +26,7 @@ export class Cache {
 	readonly dir: string;
 	readonly method: CacheMethod;
 	readonly maxBytes: number;
+	readonly remote?: RemoteOptions;
 
 	constructor(options: CacheOptions) {
 		if (typeof options !== 'object' || options === null) {
@@ -39,6 +46,7 @@ export class Cache {
 		this.dir = path.resolve(dir);
 		this.method = method;
 		this.maxBytes = maxBytes;
+		this.remote = resolveRemoteOptions(options.remote);
 	}
 
 	/** Removes every entry. */

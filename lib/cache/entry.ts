@@ -166,6 +166,7 @@ export class EntryWriter extends Writable {
 	// The last write, so that a discard waits for it instead of racing its open of the file.
 	private lastWrite: Promise<unknown> = Promise.resolve();
 	private committed = false;
+	private digest?: string;
 
 	constructor(dir: string, id: string) {
 		// Not destroyed after `finish`: the entry is then either committed or discarded.
@@ -193,6 +194,12 @@ export class EntryWriter extends Writable {
 		this.discard().then(() => callback(error));
 	}
 
+	/** The digest of what was written, once it is all written. */
+	sha256(): string {
+		this.digest ??= this.hash.digest('hex');
+		return this.digest;
+	}
+
 	/** The result's size in bytes (the trailer not counted). */
 	get bytes(): number {
 		return this.size;
@@ -203,7 +210,7 @@ export class EntryWriter extends Writable {
 		this.committed = true;
 		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
 		await this.folderReady;
-		await this.file.append([encodeTrailer({ size: this.size, sha256: this.hash.digest('hex'), ...meta })]);
+		await this.file.append([encodeTrailer({ size: this.size, sha256: this.sha256(), ...meta })]);
 		await this.file.close();
 		const target = entryPath(this.dir, this.id);
 		try {

@@ -27,6 +27,8 @@ export interface CacheIdentity {
 	 * file was fresh is found under it; a hit there is then linked under `id` for next time.
 	 */
 	byContents?: () => Promise<CacheIdentity>;
+	/** Keyed by contents, not by this machine's mtimes: the id other machines would compute. */
+	portable: boolean;
 }
 
 // What a result depends on: the flow's key, and its input's path and state (stat or digest).
@@ -39,7 +41,7 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: () =>
 
 	if (input.type === 'buffer') {
 		// Contents in memory may differ from the file on disk (an earlier plugin changed them): digest them.
-		return { id: id(relativePath(input.file?.path, input.file?.cwd), digest(digestMethod, input.buffer)), input };
+		return { id: id(relativePath(input.file?.path, input.file?.cwd), digest(digestMethod, input.buffer)), input, portable: true };
 	}
 
 	if (input.type === 'stream') {
@@ -48,7 +50,7 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: () =>
 			return undefined;
 		}
 
-		return { id: id(relativePath(input.file.path, input.file.cwd), stats.size, stats.mtime.getTime()), input };
+		return { id: id(relativePath(input.file.path, input.file.cwd), stats.size, stats.mtime.getTime()), input, portable: false };
 	}
 
 	const relative = relativePath(input.path);
@@ -61,7 +63,7 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: () =>
 
 		const byContents = async (): Promise<CacheIdentity> => {
 			const buffer = await readSmallFile(input.path, Number(stats.size));
-			return { id: id(relative, digest(digestMethod, buffer)), input: { type: 'buffer', buffer } };
+			return { id: id(relative, digest(digestMethod, buffer)), input: { type: 'buffer', buffer }, portable: true };
 		};
 
 		const isFresh = Date.now() - Number(stats.mtimeMs) < racyWindowMs;
@@ -69,7 +71,7 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: () =>
 			return await byContents();
 		}
 
-		return { id: id(relative, 'stat', String(stats.size), String(stats.mtimeNs)), input, byContents };
+		return { id: id(relative, 'stat', String(stats.size), String(stats.mtimeNs)), input, byContents, portable: false };
 	} catch (error) {
 		throw inputError(label(), error);
 	}

@@ -6,14 +6,15 @@ import type { Flow } from '../flow';
 import type { MemoryBudget, Spooled } from '../spool';
 import { createTee } from '../tee';
 import type { Cache } from './cache';
-import { EntryWriter, linkEntry, readEntry, type EntryMeta, type EntryRead } from './entry';
+import { EntryWriter, entryPath, linkEntry, readEntry, type EntryMeta, type EntryRead } from './entry';
+import { RemoteStore } from './remote';
 import { identifyFlow, type CacheIdentity } from './key';
 
 const pruneIntervalMs = 10 * 60 * 1000;
 
 export type Lookup =
-	| { status: 'hit'; spooled: Spooled; identity: CacheIdentity }
-	| { status: 'miss'; identity?: CacheIdentity };
+	| { status: 'hit'; spooled: Spooled; identity: CacheIdentity; source: 'local' | 'remote' }
+	| { status: 'miss'; identity?: CacheIdentity; remoteId?: string };
 
 // One run's use of a cache: looks flows up, stores new results, counts hits and misses, and
 // reports what went wrong with the cache once at the end, without failing the run for it.
@@ -22,6 +23,7 @@ export class CacheSession {
 	misses = 0;
 	private readonly cache: Cache;
 	private readonly budget: MemoryBudget;
+	private readonly remote?: RemoteStore;
 	private ready?: Promise<boolean>;
 	private stored = 0;
 	private storedBytes = 0;
@@ -31,6 +33,7 @@ export class CacheSession {
 	constructor(cache: Cache, budget: MemoryBudget) {
 		this.cache = cache;
 		this.budget = budget;
+		this.remote = cache.remote && new RemoteStore(cache.remote);
 	}
 
 	async lookup(flow: Flow, label: () => string): Promise<Lookup> {
@@ -43,25 +46,58 @@ export class CacheSession {
 		const read = await this.read(identity, label);
 		if (read.status === 'hit') {
 			this.hits += 1;
-			return { status: 'hit', spooled: read.spooled, identity };
+			return { status: 'hit', spooled: read.spooled, identity, source: 'local' };
 		}
 
 		// Not found by stat: perhaps stored while the file was fresh, under its contents' key.
+		let portable: CacheIdentity | undefined = identity.portable ? identity : undefined;
 		if (identity.byContents) {
-			const byContents = await identity.byContents();
-			const found = await this.read(byContents, label);
+			portable = await identity.byContents();
+			const found = await this.read(portable, label);
 			if (found.status === 'hit') {
-				await linkEntry(this.cache.dir, byContents.id, identity.id).catch(() => undefined);
+				await linkEntry(this.cache.dir, portable.id, identity.id).catch(() => undefined);
 				this.hits += 1;
-				return { status: 'hit', spooled: found.spooled, identity };
+				return { status: 'hit', spooled: found.spooled, identity, source: 'local' };
 			}
+		}
 
-			this.misses += 1;
-			return { status: 'miss', identity: { ...identity, input: byContents.input } };
+		const fromRemote = portable && await this.readRemote(portable, identity, label);
+		if (fromRemote?.status === 'hit') {
+			this.hits += 1;
+			return { status: 'hit', spooled: fromRemote.spooled, identity, source: 'remote' };
 		}
 
 		this.misses += 1;
-		return { status: 'miss', identity };
+		return { status: 'miss', identity: { ...identity, input: portable?.input ?? identity.input }, remoteId: portable?.id };
+	}
+
+	// Asks the shared cache after a local miss; a remote hit is stored locally first, then
+	// read back like any entry (so it is checked once more), and linked under the local key.
+	private async readRemote(portable: CacheIdentity, identity: CacheIdentity, label: () => string): Promise<EntryRead | undefined> {
+		if (!this.remote || this.remote.failure) {
+			return undefined;
+		}
+
+		const writer = new EntryWriter(this.cache.dir, portable.id);
+		try {
+			const found = await this.remote.download(portable.id, writer);
+			if (!found) {
+				writer.destroy();
+				return undefined;
+			}
+
+			await writer.commit(found);
+		} catch (error) {
+			this.remote.fail(error);
+			writer.destroy();
+			return undefined;
+		}
+
+		if (identity.id !== portable.id) {
+			await linkEntry(this.cache.dir, portable.id, identity.id).catch(() => undefined);
+		}
+
+		return this.read(portable, label);
 	}
 
 	private async read(identity: CacheIdentity, label: () => string): Promise<EntryRead> {
@@ -74,7 +110,7 @@ export class CacheSession {
 	}
 
 	// A sink that feeds `spool` and, on the side, a new entry; `commit` after the flow succeeded.
-	createStore(identity: CacheIdentity, spool: Writable): { sink: Writable; commit: (meta: EntryMeta) => Promise<void> } {
+	createStore(identity: CacheIdentity, spool: Writable, remoteId: string | undefined): { sink: Writable; commit: (meta: EntryMeta) => Promise<void> } {
 		const writer = new EntryWriter(this.cache.dir, identity.id);
 		const sink = createTee(spool, writer, (error) => this.onWriteError(error));
 		const commit = async (meta: EntryMeta) => {
@@ -86,6 +122,9 @@ export class CacheSession {
 				await writer.commit(meta);
 				this.stored += 1;
 				this.storedBytes += writer.bytes;
+				if (remoteId) {
+					this.remote?.upload(remoteId, entryPath(this.cache.dir, identity.id), writer.bytes, writer.sha256(), meta.sourceMap);
+				}
 			} catch (error) {
 				this.onWriteError(toError(error));
 				await writer.discard();
@@ -97,6 +136,11 @@ export class CacheSession {
 
 	// After the run: prune if anything was added, and say once what happened to the cache.
 	async finish(): Promise<void> {
+		await this.remote?.drain();
+		if (this.remote?.failure) {
+			process.emitWarning(`flowcat: the remote cache at ${this.remote.location} failed and was not used for the rest of the run: ${this.remote.failure.message}`, { code: 'FLOWCAT_REMOTE_CACHE_FAILED' });
+		}
+
 		if (this.stored > 0 && await this.isPruneDue()) {
 			await this.cache.prune().catch((error: unknown) => this.onWriteError(toError(error)));
 			await writeFile(path.join(this.cache.dir, 'pruned'), '').catch(() => undefined);

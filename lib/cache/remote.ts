@@ -1,0 +1,170 @@
+import { createReadStream } from 'node:fs';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { invalidType } from '../errors';
+import { checkCount } from '../check';
+import type { SourceMap } from '../vinyl';
+import type { EntryWriter } from './entry';
+
+export interface RemoteOptions {
+	/** The cache server's base URL; `/cas/<sha256>` and `/ac/<sha256>` go under it. Basic auth may be in it. */
+	url: string;
+	/** Download only: for builds that must not write to the shared cache (pull requests). Default: false. */
+	readOnly?: boolean;
+	/** A request slower than this counts as failed. Default: 5000. */
+	timeoutMs?: number;
+	/** How many uploads run at once. Default: 4. */
+	uploadLimit?: number;
+}
+
+// What `/ac/<id>` holds: where the result's bytes are, and its source map.
+interface ActionEntry {
+	flowcat: 1;
+	sha256: string;
+	size: number;
+	sourceMap?: SourceMap;
+}
+
+export function resolveRemoteOptions(value: RemoteOptions | false | undefined): RemoteOptions | undefined {
+	if (value === false) {
+		return undefined;
+	}
+
+	if (value === undefined) {
+		const url = process.env.FLOWCAT_REMOTE_CACHE;
+		return url && url !== 'off' ? { url } : undefined;
+	}
+
+	if (typeof value !== 'object' || value === null || typeof value.url !== 'string' || !/^https?:\/\//.test(value.url)) {
+		throw invalidType('remote', 'an object with an http(s) `url`, or false', value);
+	}
+
+	checkCount('timeoutMs', value.timeoutMs ?? 5000);
+	checkCount('uploadLimit', value.uploadLimit ?? 4);
+	return value;
+}
+
+// A Bazel HTTP remote cache (nginx with WebDAV PUT, bazel-remote with
+// --disable_http_ac_validation). Any failure turns it off for the rest of the run: the
+// build goes on as misses, and the reason is reported once.
+export class RemoteStore {
+	failure?: Error;
+	readonly readOnly: boolean;
+	private readonly base: URL;
+	private readonly headers: Record<string, string> = {};
+	private readonly timeoutMs: number;
+	private readonly uploads: LimitFunction;
+	private readonly pending: Array<Promise<void>> = [];
+
+	constructor(options: RemoteOptions) {
+		this.base = new URL(options.url.replace(/\/*$/, '/'));
+		this.readOnly = options.readOnly ?? false;
+		this.timeoutMs = options.timeoutMs ?? 5000;
+		this.uploads = pLimit(options.uploadLimit ?? 4);
+		// Credentials from the URL or the environment, sent in headers and never printed.
+		if (this.base.username) {
+			this.headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(this.base.username)}:${decodeURIComponent(this.base.password)}`).toString('base64')}`;
+			this.base.username = '';
+			this.base.password = '';
+		} else if (process.env.FLOWCAT_REMOTE_CACHE_TOKEN) {
+			this.headers.authorization = `Bearer ${process.env.FLOWCAT_REMOTE_CACHE_TOKEN}`;
+		}
+	}
+
+	/** Where the server is, without credentials, for messages. */
+	get location(): string {
+		return this.base.href;
+	}
+
+	// Downloads the result stored under `id` into `writer`; false when the server has none.
+	async download(id: string, writer: EntryWriter): Promise<{ sourceMap?: SourceMap } | undefined> {
+		const entryResponse = await this.request('GET', `ac/${id}`);
+		if (entryResponse.statusCode === 404) {
+			entryResponse.resume();
+			return undefined;
+		}
+
+		const entry = JSON.parse((await readBody(this.check(entryResponse, `ac/${id}`))).toString()) as ActionEntry;
+		if (entry.flowcat !== 1 || !/^[\da-f]{64}$/.test(entry.sha256) || !Number.isInteger(entry.size)) {
+			throw new Error(`The remote cache's entry ac/${id} is not one of flowcat's`);
+		}
+
+		const response = this.check(await this.request('GET', `cas/${entry.sha256}`), `cas/${entry.sha256}`);
+		await pipeline(response, writer);
+		// The writer hashed what came: a short or altered body never becomes an entry.
+		if (writer.bytes !== entry.size || writer.sha256() !== entry.sha256) {
+			throw new Error(`The remote cache sent cas/${entry.sha256} with ${writer.bytes} bytes and another digest`);
+		}
+
+		return { sourceMap: entry.sourceMap };
+	}
+
+	// Uploads the result (the first `size` bytes of `entryFile`) and its entry, in the background.
+	upload(id: string, entryFile: string, size: number, sha256: string, sourceMap: SourceMap | undefined): void {
+		if (this.readOnly || this.failure) {
+			return;
+		}
+
+		const task = this.uploads(async () => {
+			if (this.failure) {
+				return;
+			}
+
+			const bytes = size === 0 ? Buffer.alloc(0) : createReadStream(entryFile, { start: 0, end: size - 1 });
+			this.check(await this.request('PUT', `cas/${sha256}`, bytes, size), `cas/${sha256}`).resume();
+			const entry: ActionEntry = { flowcat: 1, sha256, size, sourceMap };
+			const body = Buffer.from(JSON.stringify(entry));
+			this.check(await this.request('PUT', `ac/${id}`, body, body.length), `ac/${id}`).resume();
+		}).catch((error: unknown) => this.fail(error));
+		this.pending.push(task);
+	}
+
+	/** Waits for the uploads started so far. */
+	async drain(): Promise<void> {
+		await Promise.all(this.pending);
+	}
+
+	fail(error: unknown): void {
+		this.failure ??= error instanceof Error ? error : new Error(String(error));
+	}
+
+	private check(response: IncomingMessage, path: string): IncomingMessage {
+		if (response.statusCode === undefined || response.statusCode >= 300) {
+			response.resume();
+			throw new Error(`The remote cache answered ${response.statusCode} for ${path}`);
+		}
+
+		return response;
+	}
+
+	private request(method: string, path: string, body?: Buffer | NodeJS.ReadableStream, length?: number): Promise<IncomingMessage> {
+		const url = new URL(path, this.base);
+		const client = url.protocol === 'https:' ? https : http;
+		return new Promise((resolve, reject) => {
+			const headers = { ...this.headers, ...(length === undefined ? {} : { 'content-length': String(length) }) };
+			const request = client.request(url, { method, headers, timeout: this.timeoutMs }, (response) => {
+				// A body that stalls counts as a failure too.
+				response.setTimeout(this.timeoutMs, () => response.destroy(new Error(`The remote cache stalled on ${path}`)));
+				resolve(response);
+			});
+			request.on('timeout', () => request.destroy(new Error(`The remote cache took over ${this.timeoutMs} ms for ${path}`)));
+			request.on('error', reject);
+			if (body === undefined || Buffer.isBuffer(body)) {
+				request.end(body);
+			} else {
+				pipeline(body, request).catch(reject);
+			}
+		});
+	}
+}
+
+async function readBody(response: IncomingMessage): Promise<Buffer> {
+	const chunks: Buffer[] = [];
+	for await (const chunk of response) {
+		chunks.push(chunk as Buffer);
+	}
+
+	return Buffer.concat(chunks);
+}
