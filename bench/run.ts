@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeLargeFiles, writeSmallFiles } from './fixtures';
 import { renderScalingChart, type Series } from './chart';
+import { hasNginx, startCacheServer } from '../scripts/cache-server';
 
 const quick = process.argv.includes('--quick');
 // --only=1,4 runs some scenarios (while profiling); RESULTS.md and the README are then left alone.
@@ -268,6 +269,35 @@ function warmCache(s1: { floorMs: number; files: string[]; reference: Buffer }):
 	]);
 }
 
+// The 1,000-file scenario on a fresh machine (empty local cache) with a warm remote cache
+// (a private nginx), beside a cold run and a warm local run.
+async function remoteCache(s1: { files: string[]; reference: Buffer }): Promise<void> {
+	if (!hasNginx) {
+		execFileSync('sh', ['-c', 'apt-get install -y nginx >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y nginx >/dev/null)']);
+	}
+
+	const server = await startCacheServer(path.join(work, 's6/server'));
+	try {
+		const src = path.dirname(s1.files[0]);
+		const out = (name: string) => path.join(work, 's6', name, 'bundle.js');
+		const cache = (name: string) => path.join(work, 's6', `cache-${name}`);
+		mkdirSync(path.join(work, 's6/fill'), { recursive: true });
+		execFileSync(process.execPath, [path.join(contenders, 'runner.cjs'), 'sleep5', src, out('fill'), '--separator', `--cache=${cache('filler')}`, `--remote=${server.url}`]);
+		execFileSync(process.execPath, [path.join(contenders, 'runner.cjs'), 'sleep5', src, out('fill'), '--separator', `--cache=${cache('local')}`]);
+		const fresh = (name: string) => () => rmSync(cache(name), { recursive: true, force: true });
+		const results = measure('remote cache', [
+			{ name: 'cold: empty local cache, no remote', ...node('runner.cjs', 'sleep5', src, out('cold'), '--separator', `--cache=${cache('cold')}`), output: out('cold'), compare: 'exact', prepare: fresh('cold') },
+			{ name: 'fresh machine, warm remote', ...node('runner.cjs', 'sleep5', src, out('remote'), '--separator', `--cache=${cache('fresh')}`, `--remote=${server.url}`), output: out('remote'), compare: 'exact', prepare: fresh('fresh') },
+			{ name: 'warm local cache', ...node('runner.cjs', 'sleep5', src, out('local'), '--separator', `--cache=${cache('local')}`), output: out('local'), compare: 'exact' },
+		], s1.reference);
+		table('6. Remote cache: 1,000 files, 5 ms step, on a fresh machine', results, 'cold: empty local cache, no remote', [
+			'the remote is a private nginx with WebDAV PUT on 127.0.0.1 (HTTP/1.1, no TLS)',
+		]);
+	} finally {
+		server.stop();
+	}
+}
+
 function scaling(startupMs: number): Series[] {
 	const counts = quick ? [100, 1000, 3000] : [100, 1000, 10_000];
 	const byFiles: Result[] = [];
@@ -313,7 +343,7 @@ function scaling(startupMs: number): Series[] {
 	];
 }
 
-function main(): void {
+async function main(): Promise<void> {
 	execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
 	if (spawnSync('parallel', ['--version']).status !== 0) {
 		execFileSync('sh', ['-c', 'apt-get install -y parallel >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y parallel >/dev/null)']);
@@ -326,7 +356,7 @@ function main(): void {
 	try {
 		const startupMs = startup();
 		report.push(`Start-up floor (\`node -e ''\`): ${Math.round(startupMs)} ms.`, '');
-		const s1 = wanted(1) || wanted(4) ? latencyBound(startupMs) : undefined;
+		const s1 = wanted(1) || wanted(4) || wanted(6) ? latencyBound(startupMs) : undefined;
 		if (wanted(2)) {
 			childProcesses();
 		}
@@ -341,6 +371,10 @@ function main(): void {
 
 		if (wanted(5)) {
 			writeFileSync(path.join(__dirname, 'scaling.svg'), renderScalingChart(scaling(startupMs)));
+		}
+
+		if (wanted(6)) {
+			await remoteCache(s1!);
 		}
 	} finally {
 		rmSync(work, { recursive: true, force: true });
@@ -363,4 +397,7 @@ function main(): void {
 	statSync(path.join(__dirname, 'scaling.svg'));
 }
 
-main();
+main().catch((error: unknown) => {
+	console.error(error);
+	process.exitCode = 1;
+});

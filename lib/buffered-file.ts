@@ -16,7 +16,7 @@ export class BufferedFile {
 	}
 
 	async append(buffers: Buffer[]): Promise<void> {
-		this.handle ??= this.open();
+		await this.opened();
 		for (const buffer of buffers) {
 			this.pending.push(buffer);
 			this.pendingBytes += buffer.length;
@@ -35,13 +35,12 @@ export class BufferedFile {
 		const buffers = this.pending;
 		this.pending = [];
 		this.pendingBytes = 0;
-		this.handle ??= this.open();
-		await (await this.handle).writev(buffers);
+		await (await this.opened()).writev(buffers);
 	}
 
 	// Flushes what is pending and closes the file (it is created even when empty).
 	async close(): Promise<void> {
-		this.handle ??= this.open();
+		await this.opened();
 		await this.flush();
 		await this.release();
 	}
@@ -62,6 +61,15 @@ export class BufferedFile {
 		} catch {
 			// The file failed to open or close: on this path the first error is already known.
 		}
+	}
+
+	// Opens on first use; a failed open is forgotten, so a later call may try again.
+	private opened(): Promise<FileHandle> {
+		this.handle ??= this.open().catch((error: unknown) => {
+			this.handle = undefined;
+			throw error;
+		});
+		return this.handle;
 	}
 
 	private async open(): Promise<FileHandle> {

@@ -306,7 +306,8 @@ test('A build killed with SIGKILL mid-write leaves no entry that is served', { t
 	await mkdir(srcDir);
 	for (let index = 0; index < 8; index += 1) {
 		const filePath = path.join(srcDir, `part${index}.txt`);
-		await writeFile(filePath, `${'abcdefgh'.repeat(64 * 1024)}${index}\n`);
+		// Over 1 MiB, so that results stream to temp files (smaller ones are written at commit).
+		await writeFile(filePath, `${'abcdefgh'.repeat(160 * 1024)}${index}\n`);
 		await utimes(filePath, oldTime, oldTime);
 	}
 

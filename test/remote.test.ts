@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -7,71 +6,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { concat, Flow } from '../lib/index';
+import { freePort, hasNginx, startCacheServer } from '../scripts/cache-server';
 import { createCollector, createTempDir, delay } from './helpers';
 
-const hasNginx = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx']).status === 0;
-const nginxBinary = spawnSync('sh', ['-c', 'command -v nginx || echo /usr/sbin/nginx'], { encoding: 'utf8' }).stdout.trim();
 const oldTime = new Date('2024-01-01T00:00:00Z');
 
-async function freePort(): Promise<number> {
-	const server = net.createServer().listen(0, '127.0.0.1');
-	await once(server, 'listening');
-	const { port } = server.address() as net.AddressInfo;
-	server.close();
-	return port;
-}
-
-// A private nginx with WebDAV PUT on 127.0.0.1, as a Bazel HTTP cache: GET and PUT of files.
 async function startNginx(t: TestContext): Promise<{ url: string; data: string }> {
-	const dir = await createTempDir(t);
-	const data = path.join(dir, 'data');
-	await mkdir(data);
-	const port = await freePort();
-	const config = path.join(dir, 'nginx.conf');
-	await writeFile(config, `daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-worker_processes 1;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events {}
-http {
-	access_log off;
-	client_body_temp_path ${dir}/body;
-	proxy_temp_path ${dir}/proxy;
-	fastcgi_temp_path ${dir}/fastcgi;
-	uwsgi_temp_path ${dir}/uwsgi;
-	scgi_temp_path ${dir}/scgi;
-	server {
-		listen 127.0.0.1:${port};
-		root ${data};
-		client_max_body_size 0;
-		location / {
-			dav_methods PUT;
-			create_full_put_path on;
-		}
-	}
-}
-`);
-	const nginx: ChildProcess = spawn(nginxBinary, ['-c', config, '-p', dir], { stdio: 'ignore' });
-	t.after(() => {
-		nginx.kill();
-	});
-	for (let attempt = 0; ; attempt += 1) {
-		const socket = net.connect(port, '127.0.0.1');
-		const connected = await new Promise<boolean>((resolve) => {
-			socket.once('connect', () => resolve(true));
-			socket.once('error', () => resolve(false));
-		});
-		socket.destroy();
-		if (connected) {
-			break;
-		}
-
-		assert.ok(attempt < 200, 'nginx started');
-		await delay(10);
-	}
-
-	return { url: `http://127.0.0.1:${port}/cache`, data };
+	const server = await startCacheServer(await createTempDir(t));
+	t.after(server.stop);
+	return server;
 }
 
 // Two machines: the same sources, each with its own local cache dir.

@@ -1,4 +1,4 @@
-// flowcat's runner. Usage: runner.cjs <sleep5|none|shell|stream> <srcDir> <outFile> [--cache=dir] [--early] [--separator] [--ttfb] [--limit=16]
+// flowcat's runner. Usage: runner.cjs <sleep5|none|shell|stream> <srcDir> <outFile> [--cache=dir [--remote=url]] [--early] [--separator] [--ttfb] [--limit=16]
 const { spawn } = require('node:child_process');
 const { createWriteStream } = require('node:fs');
 const { PassThrough, Transform } = require('node:stream');
@@ -38,7 +38,7 @@ if (flags.ttfb) {
 
 concat(output, items, {
 	limit: Number(flags.limit ?? 16),
-	cache: flags.cache ? { dir: flags.cache } : undefined,
+	cache: flags.cache ? { dir: flags.cache, remote: flags.remote ? { url: flags.remote } : false } : undefined,
 	early: Boolean(flags.early),
 }).then(async (summary) => {
 	if (flags.ttfb) {

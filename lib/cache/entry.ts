@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
-import { link, mkdir, rename, rm, utimes } from 'node:fs/promises';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync, writeFileSync } from 'node:fs';
+import { link, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -136,12 +136,22 @@ function readTail(fd: number, bytes: number, totalBytes: number): Buffer {
 	return buffer.subarray(0, bytesRead);
 }
 
+// Folders this process already made: a cold run commits thousands of entries into 256 shards.
+const madeFolders = new Set<string>();
+
+function makeFolder(folder: string): void {
+	if (!madeFolders.has(folder)) {
+		mkdirSync(folder, { recursive: true });
+		madeFolders.add(folder);
+	}
+}
+
 // Puts the entry `fromId` under `toId` too (a hard link), so the next lookup by `toId` finds it.
 export async function linkEntry(dir: string, fromId: string, toId: string): Promise<void> {
 	const target = entryPath(dir, toId);
 	const temporary = path.join(dir, 'tmp', `${toId}.${process.pid}.${randomBytes(4).toString('hex')}.link`);
-	await mkdir(path.dirname(temporary), { recursive: true });
-	await mkdir(path.dirname(target), { recursive: true });
+	makeFolder(path.dirname(temporary));
+	makeFolder(path.dirname(target));
 	await link(entryPath(dir, fromId), temporary);
 	await rename(temporary, target).catch(async (error: unknown) => {
 		await rm(temporary, { force: true });
@@ -159,10 +169,13 @@ async function damaged(filePath: string, reason: string): Promise<EntryRead> {
 export class EntryWriter extends Writable {
 	private readonly dir: string;
 	private readonly id: string;
-	private readonly file: BufferedFile;
+	private readonly temporary: string;
 	private readonly hash: Hash = createHash('sha256');
 	private size = 0;
-	private folderReady?: Promise<unknown>;
+	// Up to 1 MiB stays in memory and is written in one synchronous go at commit (a cold run
+	// commits thousands of small entries); past that the entry streams to its temp file.
+	private chunks: Buffer[] = [];
+	private file?: BufferedFile;
 	// The last write, so that a discard waits for it instead of racing its open of the file.
 	private lastWrite: Promise<unknown> = Promise.resolve();
 	private committed = false;
@@ -173,17 +186,21 @@ export class EntryWriter extends Writable {
 		super({ highWaterMark: chunkBytes, autoDestroy: false });
 		this.dir = dir;
 		this.id = id;
-		this.file = new BufferedFile(path.join(dir, 'tmp', `${id}.${process.pid}.${randomBytes(4).toString('hex')}`));
+		this.temporary = path.join(dir, 'tmp', `${id}.${process.pid}.${randomBytes(4).toString('hex')}`);
 	}
 
 	override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
 		this.hash.update(chunk);
 		this.size += chunk.length;
-		this.lastWrite = this.folderReady.then(() => this.file.append([chunk]));
+		if (!this.file && this.size <= chunkBytes) {
+			this.chunks.push(chunk);
+			callback();
+			return;
+		}
+
+		this.lastWrite = this.streamToFile([chunk]);
 		this.lastWrite.then(() => callback(), callback);
 	}
-
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
 		if (this.committed) {
@@ -208,33 +225,68 @@ export class EntryWriter extends Writable {
 	/** Puts the finished entry in place. A folder or file in the way is removed first. */
 	async commit(meta: EntryMeta): Promise<void> {
 		this.committed = true;
-		this.folderReady ??= mkdir(path.dirname(this.file.path), { recursive: true });
-		await this.folderReady;
-		await this.file.append([encodeTrailer({ size: this.size, sha256: this.sha256(), ...meta })]);
-		await this.file.close();
-		const target = entryPath(this.dir, this.id);
-		try {
-			await mkdir(path.dirname(target), { recursive: true });
-		} catch {
-			await rm(path.dirname(target), { recursive: true, force: true });
-			await mkdir(path.dirname(target), { recursive: true });
+		const trailer = encodeTrailer({ size: this.size, sha256: this.sha256(), ...meta });
+		if (this.file) {
+			await this.streamToFile([trailer]);
+			await this.file.close();
+		} else {
+			this.writeWhole(trailer);
 		}
 
+		const target = entryPath(this.dir, this.id);
 		try {
-			await rename(this.file.path, target);
-		} catch (error) {
-			if ((error as NodeJS.ErrnoException).code !== 'EISDIR' && (error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') {
-				throw error;
+			makeFolder(path.dirname(target));
+			renameSync(this.temporary, target);
+		} catch {
+			// Something is in the way (a file where the shard folder goes, a folder where the
+			// entry goes, a folder removed behind our back): clear it and try once more.
+			madeFolders.delete(path.dirname(target));
+			await rm(target, { recursive: true, force: true }).catch(() => undefined);
+			const blocker = await stat(path.dirname(target)).catch(() => undefined);
+			if (blocker && !blocker.isDirectory()) {
+				await rm(path.dirname(target), { force: true });
 			}
 
-			await rm(target, { recursive: true, force: true });
-			await rename(this.file.path, target);
+			await mkdir(path.dirname(target), { recursive: true });
+			await rename(this.temporary, target);
 		}
 	}
 
 	async discard(): Promise<void> {
+		this.chunks = [];
 		await this.lastWrite.catch(() => undefined);
-		await this.file.release();
-		await rm(this.file.path, { force: true });
+		await this.file?.release();
+		await rm(this.temporary, { force: true });
+	}
+
+	private writeWhole(trailer: Buffer): void {
+		const write = () => writeFileSync(this.temporary, Buffer.concat([...this.chunks, trailer]));
+		try {
+			makeFolder(path.dirname(this.temporary));
+			write();
+		} catch (error) {
+			// The temp folder went away after this process made it (cache.clear()): once more.
+			if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+				throw error;
+			}
+
+			madeFolders.delete(path.dirname(this.temporary));
+			makeFolder(path.dirname(this.temporary));
+			write();
+		}
+
+		this.chunks = [];
+	}
+
+	private async streamToFile(buffers: Buffer[]): Promise<void> {
+		if (!this.file) {
+			madeFolders.delete(path.dirname(this.temporary));
+			makeFolder(path.dirname(this.temporary));
+			this.file = new BufferedFile(this.temporary);
+			buffers = [...this.chunks, ...buffers];
+			this.chunks = [];
+		}
+
+		await this.file.append(buffers);
 	}
 }
