@@ -85,11 +85,20 @@ test('A read-only remote cache is read but never written', { skip: !hasNginx && 
 });
 
 // A proxy in front of nginx that misbehaves as told.
-type Fault = 'error-500' | 'slow' | 'truncate' | 'corrupt';
+type Fault = 'error-500' | 'slow' | 'truncate' | 'corrupt' | 'stops';
 
 async function startFaultyProxy(t: TestContext, target: string, fault: Fault): Promise<string> {
 	const upstream = new URL(target);
+	let requests = 0;
 	const server = http.createServer((request, response) => {
+		requests += 1;
+		// The server goes away mid-run: a few answers, then every connection is cut.
+		if (fault === 'stops' && requests > 3) {
+			server.close();
+			request.socket.destroy();
+			return;
+		}
+
 		const isDownload = request.method === 'GET' && request.url!.includes('/cas/');
 		if (fault === 'error-500') {
 			response.writeHead(500).end('internal error');
@@ -135,7 +144,7 @@ async function startFaultyProxy(t: TestContext, target: string, fault: Fault): P
 	return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/cache`;
 }
 
-for (const fault of ['error-500', 'slow', 'truncate', 'corrupt', 'down'] as const) {
+for (const fault of ['error-500', 'slow', 'truncate', 'corrupt', 'stops', 'down'] as const) {
 	test(`A remote cache that is ${fault} makes misses and one warning, never a failed or wrong build`, { skip: !hasNginx && 'nginx is not installed', timeout: 30_000 }, async (t) => {
 		const server = await startNginx(t);
 		const { files, machine } = await createProject(t);
@@ -156,3 +165,16 @@ for (const fault of ['error-500', 'slow', 'truncate', 'corrupt', 'down'] as cons
 		assert.equal(rerun.summary.hits, 6);
 	});
 }
+
+test('Large results stream to and from the remote cache', { skip: !hasNginx && 'nginx is not installed', timeout: 60_000 }, async (t) => {
+	const server = await startNginx(t);
+	const dir = await createTempDir(t);
+	const filePath = path.join(dir, 'big.txt');
+	await writeFile(filePath, 'large result line\n'.repeat(400_000));
+	await utimes(filePath, oldTime, oldTime);
+	const first = await build([filePath], path.join(dir, 'a'), { url: server.url });
+	const second = await build([filePath], path.join(dir, 'b'), { url: server.url });
+	assert.deepEqual([second.sources, second.stepRuns], [['remote'], 0]);
+	assert.equal(second.text.length, 7_200_000);
+	assert.equal(second.text, first.text);
+});
