@@ -55,6 +55,7 @@ export async function runChain(input: Input, specs: StepSpec[], sink: Writable, 
 
 class ChainRun {
 	private readonly children: ChildProcess[] = [];
+	private readonly childStreams: ChildProcessStream[] = [];
 	private readonly options: ChainOptions;
 
 	constructor(options: ChainOptions) {
@@ -111,6 +112,8 @@ class ChainRun {
 				throw this.stepError(spec, 'child process', error);
 			}
 
+			this.childStreams.push(stream);
+
 			const bytes = await this.toBytes(state);
 			return { ...bytes, stages: [...bytes.stages, { stream, spec, kind: 'child process' }] };
 		}
@@ -154,6 +157,13 @@ class ChainRun {
 	}
 
 	async stopChildren(): Promise<void> {
+		// A child whose stream never joined a pipeline (the flow failed first) is stopped through
+		// its stream, which then closes quietly instead of erroring with nobody listening.
+		await Promise.all(this.childStreams.filter((stream) => !stream.destroyed).map(async (stream) => {
+			const closed = new Promise((resolve) => stream.once('close', resolve));
+			stream.destroy();
+			await closed;
+		}));
 		await Promise.all(this.children.map(async (child) => {
 			if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
 				const closed = new Promise((resolve) => child.once('close', resolve));
