@@ -202,24 +202,25 @@ function positionOf(text: string, needle: string): { line: number; column: numbe
 	return { line: before.length, column: before.at(-1)!.length };
 }
 
+// src → gulp-sourcemaps → `plugin`; resolves with the one file the plugin pushed.
+async function bundleWithSourceMaps(source: NodeJS.ReadableStream, plugin: NodeJS.ReadWriteStream): Promise<File> {
+	let output: File | undefined;
+	await pipeline(source, sourcemaps.init(), plugin, through2.obj((file: File, _encoding, callback) => {
+		output = file;
+		callback(null, file);
+	}));
+	return output!;
+}
+
 test('Source maps from gulp-sourcemaps map every line back to its file, around header, separators and footer', async (t) => {
 	const dir = await createTempDir(t);
 	await writeSources(dir, {
 		'src/one.js': 'var first = 1;\nvar second = 2;\n',
 		'src/two.js': '// two\nfunction three() {\n  return 3;\n}\n',
 	});
-	let output: File | undefined;
-	await pipeline(
-		vfs.src('src/*.js', { cwd: dir }),
-		sourcemaps.init(),
-		concatFlows('bundle.js', { header: '/* header\n   two lines */\n', separator: '\n;\n', footer: '\n/* footer */\n', log: false }),
-		through2.obj((file: File, _encoding, callback) => {
-			output = file;
-			callback(null, file);
-		}),
-	);
-	const text = output!.contents!.toString();
-	const consumer = await new SourceMapConsumer(output!.sourceMap);
+	const output = await bundleWithSourceMaps(vfs.src('src/*.js', { cwd: dir }), concatFlows('bundle.js', { header: '/* header\n   two lines */\n', separator: '\n;\n', footer: '\n/* footer */\n', log: false }));
+	const text = output.contents!.toString();
+	const consumer = await new SourceMapConsumer(output.sourceMap);
 	try {
 		for (const [needle, source, line] of [['var second', 'one.js', 2], ['return 3', 'two.js', 3], ['function three', 'two.js', 2]] as const) {
 			const original = consumer.originalPositionFor(positionOf(text, needle));
@@ -237,18 +238,9 @@ test('Source maps from gulp-sourcemaps map every line back to its file, around h
 test('Source maps survive wrap() and a minifier plugin step (the example packager\'s steps)', async (t) => {
 	const dir = await createTempDir(t);
 	await cp(path.join(root, 'examples/app'), path.join(dir, 'app'), { recursive: true });
-	let output: File | undefined;
-	await pipeline(
-		vfs.src('app/src/**/*.js', { cwd: dir, base: path.join(dir, 'app/src') }),
-		sourcemaps.init(),
-		concatFlows('app.js', { ...packager({ entry: 'index.js', globalName: 'app' }), log: false }),
-		through2.obj((file: File, _encoding, callback) => {
-			output = file;
-			callback(null, file);
-		}),
-	);
-	const text = output!.contents!.toString();
-	const consumer = await new SourceMapConsumer(output!.sourceMap);
+	const output = await bundleWithSourceMaps(vfs.src('app/src/**/*.js', { cwd: dir, base: path.join(dir, 'app/src') }), concatFlows('app.js', { ...packager({ entry: 'index.js', globalName: 'app' }), log: false }));
+	const text = output.contents!.toString();
+	const consumer = await new SourceMapConsumer(output.sourceMap);
 	try {
 		const original = consumer.originalPositionFor(positionOf(text, 'Math.round'));
 		assert.deepEqual([original.source, original.line], ['lib/math.js', 6]);
