@@ -71,14 +71,14 @@ export class CacheSession {
 		return { status: 'miss', identity: { ...identity, input: portable?.input ?? identity.input }, remoteId: portable?.id };
 	}
 
-	// Asks the shared cache after a local miss; a remote hit is stored locally first, then
-	// read back like any entry (so it is checked once more), and linked under the local key.
+	// Asks the shared cache after a local miss; a remote hit is stored locally under the local
+	// key (one file to create), then read back like any entry, so it is checked once more.
 	private async readRemote(portable: CacheIdentity, identity: CacheIdentity, label: () => string): Promise<EntryRead | undefined> {
 		if (!this.remote || this.remote.failure) {
 			return undefined;
 		}
 
-		const writer = new EntryWriter(this.cache.dir, portable.id);
+		const writer = new EntryWriter(this.cache.dir, identity.id);
 		try {
 			const found = await this.remote.download(portable.id, writer);
 			if (!found) {
@@ -93,11 +93,7 @@ export class CacheSession {
 			return undefined;
 		}
 
-		if (identity.id !== portable.id) {
-			await linkEntry(this.cache.dir, portable.id, identity.id).catch(() => undefined);
-		}
-
-		return this.read(portable, label);
+		return this.read(identity, label);
 	}
 
 	private async read(identity: CacheIdentity, label: () => string): Promise<EntryRead> {
