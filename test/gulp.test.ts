@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -337,4 +337,16 @@ test('The watch task rebuilds on change, running only the changed file\'s steps'
 	const context = vm.createContext({});
 	vm.runInContext(await readFile(path.join(dir, 'examples/dist/app.js'), 'utf8'), context);
 	assert.equal(context.app, '3 items, total $28.80');
+});
+
+test('On a terminal a long run shows its progress; piped, only the summary line', { skip: spawnSync('sh', ['-c', 'command -v script']).status !== 0 && 'no script(1) to make a terminal', timeout: 60_000 }, async () => {
+	const fixtureScript = path.join(__dirname, 'fixtures/progress.ts');
+	const env = { ...process.env };
+	delete env.CI;
+	const onTerminal = spawnSync('script', ['-qec', `"${process.execPath}" --import tsx "${fixtureScript}"`, '/dev/null'], { cwd: root, env, encoding: 'utf8' });
+	assert.match(onTerminal.stdout, /\rflowcat: \d+\/24 flows/);
+	assert.match(onTerminal.stdout, /flowcat: out\.js from 24 files in \d+ ms/);
+	const piped = spawnSync(process.execPath, ['--import', 'tsx', fixtureScript], { cwd: root, env, encoding: 'utf8' });
+	assert.doesNotMatch(piped.stdout + piped.stderr, /\/24 flows/);
+	assert.match(piped.stdout, /flowcat: out\.js from 24 files in \d+ ms/);
 });
