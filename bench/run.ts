@@ -117,6 +117,11 @@ function table(title: string, results: Result[], baseline: string, notes: string
 		...notes.map((note) => `- ${note}`),
 		'',
 	];
+	publish(lines);
+}
+
+// Adds lines to the report and prints them.
+function publish(lines: string[]): void {
 	report.push(...lines);
 	console.log(lines.join('\n'));
 }
@@ -185,8 +190,7 @@ function latencyBound(startupMs: number): { floorMs: number; files: string[]; re
 		...early.map((result) => `| ${result.name} | ${Math.round(result.extra.ttfbMs ?? 0)} ms | ${(result.wallMs / 1000).toFixed(2)} s | ${Math.round(result.rssMB)} MB |`),
 		'',
 	];
-	report.push(...lines);
-	console.log(lines.join('\n'));
+	publish(lines);
 	return { floorMs, files, reference };
 }
 
@@ -335,8 +339,7 @@ function scaling(startupMs: number): Series[] {
 		'![Scaling chart](bench/scaling.svg)',
 		'',
 	];
-	report.push(...lines);
-	console.log(lines.join('\n'));
+	publish(lines);
 	return [
 		{ label: 'wall time by file count (5 ms step)', unit: 's', points: byFiles.map((result, index) => ({ x: counts[index], xLabel: `${counts[index]} files`, y: result.wallMs / 1000, rss: result.rssMB })) },
 		{ label: 'wall time by total size (stream step)', unit: 's', points: bySize.map((result, index) => ({ x: sizes[index], xLabel: `${sizes[index]} MiB`, y: result.wallMs / 1000, rss: result.rssMB })) },

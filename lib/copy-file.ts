@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { chunkBytes } from './buffered-file';
 
 const readBytes = 4 * 1024 * 1024;
 
@@ -11,7 +12,7 @@ export async function copyFile(filePath: string, start: number, bytes: number, w
 	}
 
 	// A small range is read synchronously: three syscalls instead of three thread-pool trips.
-	if (bytes <= 1024 * 1024) {
+	if (bytes <= chunkBytes) {
 		const fd = openSync(filePath, 'r');
 		const buffer = Buffer.allocUnsafe(bytes);
 		try {

@@ -163,7 +163,8 @@ export class Run {
 	private async runFlow(flow: Flow, index: number): Promise<void> {
 		const { signal } = this.controller;
 		signal.throwIfAborted();
-		const label = () => flow.label(`item ${index + 1}`);
+		const fallbackLabel = `item ${index + 1}`;
+		const label = () => flow.label(fallbackLabel);
 		const lookup = await this.cache?.lookup(flow, label);
 		if (lookup?.status === 'hit') {
 			flow.emit('hit', { source: lookup.source, path: flow.path });
@@ -187,7 +188,7 @@ export class Run {
 		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool, lookup.status === 'miss' ? lookup.remoteId : undefined);
 		let result: ChainResult;
 		try {
-			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel: `item ${index + 1}`, input: lookup?.identity?.input });
+			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel, input: lookup?.identity?.input });
 		} catch (error) {
 			// Wait for the half-written entry to be removed before the run can settle.
 			if (store && !store.sink.closed) {
@@ -252,7 +253,7 @@ export class Run {
 			const before = this.gate.bytes;
 			const spooled = item instanceof Flow ? await this.resultOf(index) : undefined;
 			if (item instanceof Flow) {
-				await this.writeSpooled(spooled!, item);
+				await this.writeSpooled(spooled!, () => item.label(`item ${index + 1}`));
 			} else if (Buffer.isBuffer(item)) {
 				await this.gate.write(item);
 			} else {
@@ -263,7 +264,7 @@ export class Run {
 		}
 	}
 
-	private async writeSpooled(spooled: Spooled, flow: Flow): Promise<void> {
+	private async writeSpooled(spooled: Spooled, label: () => string): Promise<void> {
 		if (spooled.type === 'memory') {
 			for (const chunk of spooled.chunks) {
 				await this.gate.write(chunk);
@@ -281,7 +282,7 @@ export class Run {
 				throw error;
 			}
 
-			throw inputError(flow.label(), error);
+			throw inputError(label(), error);
 		}
 
 		if (spooled.temporary) {
