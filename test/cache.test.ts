@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { Cache, concat, Flow, type CacheMethod } from '../lib/index';
-import { createCollector, createTempDir, delay, listDir } from './helpers';
+import { createCollector, createTempDir, delay, listDir, storedIds } from './helpers';
 
 const execFileAsync = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -188,16 +188,41 @@ test('A failed flow stores nothing: the next run runs it again', async (t) => {
 		return text;
 	}]).inputFile(file)), { cache: { dir: cacheDir }, limit: 1 });
 	await assert.rejects(build(), /flaky compiler/);
-	assert.equal((await entryFiles(cacheDir)).length, 1, 'only the flow that finished before the failure is stored');
+	assert.equal(storedIds(cacheDir).length, 1, 'only the flow that finished before the failure is stored');
 	failOn = undefined;
 	runs = 0;
 	const summary = await build();
 	assert.deepEqual([summary.hits, summary.misses, runs], [1, 2, 2]);
-	assert.deepEqual(await readdir(path.join(cacheDir, 'tmp')), []);
+	assert.deepEqual(await readdir(path.join(cacheDir, 'tmp')).catch(() => []), []);
 });
 
-test('Damaged entries are misses, rebuilt, and reported once', async (t) => {
-	const { files, cacheDir } = await createSources(t, 6);
+// Large results have entry files of their own; small ones share a pack.
+async function createLargeSources(t: TestContext, count: number): Promise<{ files: string[]; cacheDir: string }> {
+	const { dir, files } = await createSources(t, count);
+	for (const file of files) {
+		await writeFile(file, `${'large result '.repeat(90_000)}${path.basename(file)}\n`);
+		await utimes(file, oldTime, oldTime);
+	}
+
+	return { files, cacheDir: path.join(dir, 'cache') };
+}
+
+async function checkRepaired(build: ReturnType<typeof createBuild>['build'], cacheDir: string, expected: { text: string; hits: number; damaged: number }): Promise<void> {
+	let second: Awaited<ReturnType<typeof build>> | undefined;
+	const warnings = await captureWarnings(async () => {
+		second = await build(cacheDir);
+	});
+	assert.equal(second!.text, expected.text);
+	assert.equal(second!.summary.hits, expected.hits);
+	const repaired = warnings.filter((warning) => warning.code === 'FLOWCAT_CACHE_REPAIRED');
+	assert.equal(repaired.length, 1);
+	assert.match(repaired[0].message, new RegExp(`^flowcat: ${expected.damaged} damaged cache entries were found in .* and rebuilt: `));
+	const third = await build(cacheDir);
+	assert.deepEqual([third.summary.hits, third.summary.misses, third.text], [third.events.length, 0, expected.text]);
+}
+
+test('Damaged entry files are misses, rebuilt, and reported once', async (t) => {
+	const { files, cacheDir } = await createLargeSources(t, 6);
 	const { ran, build } = createBuild(files);
 	const first = await build(cacheDir);
 	const entries = await entryFiles(cacheDir);
@@ -213,31 +238,45 @@ test('Damaged entries are misses, rebuilt, and reported once', async (t) => {
 	await rm(deleted);
 	await rm(folder);
 	await mkdir(path.join(folder, 'inside'), { recursive: true });
-
-	let second: Awaited<ReturnType<typeof build>> | undefined;
-	const warnings = await captureWarnings(async () => {
-		second = await build(cacheDir);
-	});
-	assert.equal(second!.text, first.text);
-	assert.deepEqual([second!.summary.hits, second!.summary.misses], [0, 6]);
+	await checkRepaired(build, cacheDir, { text: first.text, hits: 0, damaged: 5 });
 	assert.equal(ran.length, 12);
-	const repaired = warnings.filter((warning) => warning.code === 'FLOWCAT_CACHE_REPAIRED');
-	assert.equal(repaired.length, 1);
-	assert.match(repaired[0].message, /^flowcat: 5 damaged cache entries were removed from .* and rebuilt: /);
-
-	const third = await build(cacheDir);
-	assert.deepEqual([third.summary.hits, third.text], [6, first.text]);
 });
 
-test('A shard folder that is a file, or a cache dir that is a file, never fails the build', async (t) => {
+test('Damaged entries in a pack are misses, rebuilt, and reported once', async (t) => {
+	const { files, cacheDir } = await createSources(t, 6);
+	const { ran, build } = createBuild(files);
+	const first = await build(cacheDir);
+	const [pack] = await readdir(path.join(cacheDir, 'packs'));
+	const packFile = path.join(cacheDir, 'packs', pack.replace(/\.\w+$/, '.pack'));
+	const bytes = await readFile(packFile);
+	// Entries are the results, upper-cased, each followed by its trailer: damage three of them.
+	const flip = bytes.indexOf('CONTENTS OF FILE 0');
+	bytes[flip] ^= 1;
+	const garble = bytes.indexOf('FCAT', bytes.indexOf('CONTENTS OF FILE 1')) - 8;
+	bytes.fill('x', garble, garble + 8);
+	await writeFile(packFile, bytes.subarray(0, bytes.length - 3));
+	await checkRepaired(build, cacheDir, { text: first.text, hits: 3, damaged: 3 });
+	assert.equal(ran.length, 9);
+});
+
+test('A file where a cache folder goes, or a cache dir that is a file, never fails the build', async (t) => {
 	const { dir, files, cacheDir } = await createSources(t, 3);
 	const { build } = createBuild(files);
 	const first = await build(cacheDir);
-	const shard = path.dirname((await entryFiles(cacheDir))[0]);
-	await rm(shard, { recursive: true });
-	await writeFile(shard, 'not a folder');
+	const packs = path.join(cacheDir, 'packs');
+	await rm(packs, { recursive: true });
+	await writeFile(packs, 'not a folder');
 	assert.equal((await build(cacheDir)).text, first.text);
 	assert.equal((await build(cacheDir)).summary.hits, 3);
+
+	const large = await createLargeSources(t, 2);
+	const largeBuild = createBuild(large.files);
+	const largeFirst = await largeBuild.build(large.cacheDir);
+	const shard = path.dirname((await entryFiles(large.cacheDir))[0]);
+	await rm(shard, { recursive: true });
+	await writeFile(shard, 'not a folder');
+	assert.equal((await largeBuild.build(large.cacheDir)).text, largeFirst.text);
+	assert.equal((await largeBuild.build(large.cacheDir)).summary.hits, 2);
 
 	const fileInTheWay = path.join(dir, 'cache-file');
 	await writeFile(fileInTheWay, 'user data');
@@ -258,11 +297,8 @@ test('Entries live only under dir, named by digests, whatever the input paths', 
 	await writeFile(odd, 'odd');
 	await concat(createCollector(), [new Flow([(text: string) => text]).inputFile(odd)], { cache: { dir: cacheDir } });
 	const stored = await listDir(cacheDir);
-	for (const name of stored.filter((entry) => entry.split(path.sep).length === 3)) {
-		assert.match(name, /^entries\/[\da-f]{2}\/[\da-f]{64}$/);
-	}
-
-	assert.ok(stored.length > 0);
+	assert.deepEqual(stored.filter((name) => !/^(pruned|packs|packs\/[\da-z]{9}-\d+-[\da-f]{6}\.(pack|idx))$/.test(name)), []);
+	assert.equal(stored.filter((name) => name.endsWith('.pack')).length, 1);
 });
 
 test('clear() empties the cache and maxBytes prunes the least recently used entries', async (t) => {
@@ -270,27 +306,55 @@ test('clear() empties the cache and maxBytes prunes the least recently used entr
 	const cache = new Cache({ dir: cacheDir });
 	const { build } = createBuild(files);
 	await build(cacheDir);
-	assert.equal((await entryFiles(cacheDir)).length, 4);
+	assert.equal(storedIds(cacheDir).length, 4);
 	await cache.clear();
-	assert.deepEqual(await entryFiles(cacheDir), []);
+	assert.deepEqual(storedIds(cacheDir), []);
 
-	await build(cacheDir);
-	const entries = await entryFiles(cacheDir);
-	const sizes = await Promise.all(entries.map(async (entry) => (await stat(entry)).size));
-	for (const [index, entry] of entries.entries()) {
+	// One run per file: four packs, used on four different days.
+	for (const [index, file] of files.entries()) {
+		await createBuild([file]).build(cacheDir);
+		const [index_] = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.idx')).sort().slice(-1);
 		const used = new Date(Date.UTC(2024, 0, index + 1));
-		await utimes(entry, used, used);
+		await utimes(path.join(cacheDir, 'packs', index_), used, used);
 	}
 
+	const packs = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.pack')).sort();
+	const sizes = await Promise.all(packs.map(async (name) => (await stat(path.join(cacheDir, 'packs', name))).size));
 	const result = await cache.prune(sizes[2] + sizes[3]);
 	assert.deepEqual(result, { removedEntries: 2, removedBytes: sizes[0] + sizes[1], keptBytes: sizes[2] + sizes[3] });
-	assert.deepEqual((await entryFiles(cacheDir)).sort(), entries.slice(2).sort());
+	assert.equal(storedIds(cacheDir).length, 2);
+	const again = createBuild(files);
+	await again.build(cacheDir);
+	assert.deepEqual(again.ran.sort(), ['file0.txt', 'file1.txt'], 'the two least recently used were removed');
 
 	// A run that stores prunes to the cache's maxBytes by itself.
 	const small = createBuild(files, { key: 'other' });
 	await concat(createCollector(), files.map((file) => new Flow([(text: string) => text]).inputFile(file)), { cache: { dir: cacheDir, maxBytes: 0 } });
-	assert.deepEqual(await entryFiles(cacheDir), []);
+	assert.deepEqual(storedIds(cacheDir), []);
 	assert.equal(small.ran.length, 0);
+});
+
+test('Many packs are merged when pruning; entries stay found and damaged ones are dropped', async (t) => {
+	const { files, cacheDir } = await createSources(t, 40);
+	for (const file of files) {
+		await createBuild([file]).build(cacheDir);
+	}
+
+	const packsDir = path.join(cacheDir, 'packs');
+	const packs = (await readdir(packsDir)).filter((name) => name.endsWith('.pack')).sort();
+	assert.equal(packs.length, 40);
+	const oldest = path.join(packsDir, packs[0]);
+	const bytes = await readFile(oldest);
+	bytes[0] ^= 1;
+	await writeFile(oldest, bytes);
+
+	await new Cache({ dir: cacheDir }).prune();
+	assert.equal((await readdir(packsDir)).filter((name) => name.endsWith('.pack')).length, 9);
+	assert.equal(storedIds(cacheDir).length, 39);
+	const { ran, build } = createBuild(files);
+	const again = await build(cacheDir);
+	assert.deepEqual(ran, ['file0.txt']);
+	assert.equal(again.text, files.map((_, index) => `CONTENTS OF FILE ${index}\n`).join(''));
 });
 
 test('Cache options are checked at once', () => {
@@ -322,7 +386,7 @@ test('A build killed with SIGKILL mid-write leaves no entry that is served', { t
 
 	child.kill('SIGKILL');
 	await once(child, 'close');
-	const stored = (await entryFiles(cacheDir)).length;
+	const stored = storedIds(cacheDir).length;
 	assert.ok(stored < 8, `${stored} entries were stored before the kill`);
 
 	const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script, cacheDir, srcDir, path.join(dir, 'out2'), logFile, '0'], { cwd: root });

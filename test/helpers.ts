@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
+import { listPacks, readPackIndex, type PackedEntry } from '../lib/cache/pack';
 
 export const fixtures = path.join(__dirname, 'fixtures');
 
@@ -61,4 +62,14 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
 		resolve = done;
 	});
 	return { promise, resolve };
+}
+
+// The ids a cache folder's pack indexes name (small entries in packs, large ones in files).
+export function storedIds(cacheDir: string): string[] {
+	const entries = new Map<string, PackedEntry>();
+	for (const pack of listPacks(cacheDir)) {
+		readPackIndex(pack, entries);
+	}
+
+	return [...entries.keys()];
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync } from 'node:fs';
 import { link, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { BufferedFile, chunkBytes } from '../buffered-file';
 import type { MemoryBudget, Spooled } from '../spool';
 import type { SourceMap } from '../vinyl';
+import type { PackedEntry } from './pack';
 
 // An entry is the result's bytes followed by a trailer, so it can be written while the flow
 // streams: JSON {size, sha256, sourceMap?}, its length (uint32 BE), then the magic "FCAT".
@@ -15,7 +16,7 @@ const readAsync = promisify(read);
 // Entries up to this size are read whole in one go and served from memory.
 const smallEntryBytes = chunkBytes;
 // A hit refreshes an entry's mtime (its age for pruning) at most this often.
-const touchIntervalMs = 60 * 60 * 1000;
+export const touchIntervalMs = 60 * 60 * 1000;
 
 export interface EntryMeta {
 	sourceMap?: SourceMap;
@@ -94,39 +95,73 @@ export async function readEntry(dir: string, id: string, budget: MemoryBudget): 
 
 async function checkEntry(filePath: string, fd: number, budget: MemoryBudget): Promise<EntryRead> {
 	const { size: totalBytes, mtimeMs } = fstatSync(fd);
-	const small = totalBytes <= smallEntryBytes;
-	const tail = readTail(fd, small ? totalBytes : 8, totalBytes);
-	const trailer = decodeTrailer(small ? tail : readTail(fd, 8 + tail.readUInt32BE(0), totalBytes), totalBytes);
+	if (totalBytes <= smallEntryBytes) {
+		const checked = checkSmallEntry(readTail(fd, totalBytes, totalBytes));
+		if (typeof checked === 'string') {
+			return damaged(filePath, checked);
+		}
+
+		await touch(filePath, mtimeMs);
+		return { status: 'hit', spooled: holdOrPoint(checked, budget, { path: filePath, start: 0 }) };
+	}
+
+	const tail = readTail(fd, 8, totalBytes);
+	const trailer = decodeTrailer(readTail(fd, 8 + tail.readUInt32BE(0), totalBytes), totalBytes);
 	if (!trailer) {
 		return damaged(filePath, 'bad trailer');
 	}
 
 	const hash = createHash('sha256');
-	if (small) {
-		hash.update(tail.subarray(0, trailer.size));
-	} else {
-		const buffer = Buffer.allocUnsafe(chunkBytes);
-		for (let offset = 0; offset < trailer.size; offset += chunkBytes) {
-			const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
-			hash.update(buffer.subarray(0, bytesRead));
-		}
+	const buffer = Buffer.allocUnsafe(chunkBytes);
+	for (let offset = 0; offset < trailer.size; offset += chunkBytes) {
+		const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
+		hash.update(buffer.subarray(0, bytesRead));
 	}
 
 	if (hash.digest('hex') !== trailer.sha256) {
 		return damaged(filePath, 'digest mismatch');
 	}
 
+	await touch(filePath, mtimeMs);
+	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false, sourceMap: trailer.sourceMap } };
+}
+
+export interface CheckedEntry {
+	result: Buffer;
+	sourceMap?: SourceMap;
+}
+
+// A whole small entry, read in one go: its result when the trailer and digest hold, else why not.
+export function checkSmallEntry(bytes: Buffer): CheckedEntry | string {
+	const trailer = decodeTrailer(bytes, bytes.length);
+	if (!trailer) {
+		return bytes.length === 0 ? 'empty' : 'bad trailer';
+	}
+
+	const result = bytes.subarray(0, trailer.size);
+	if (createHash('sha256').update(result).digest('hex') !== trailer.sha256) {
+		return 'digest mismatch';
+	}
+
+	return { result, sourceMap: trailer.sourceMap };
+}
+
+// A checked result: held in memory while the run's budget allows, else read again in its turn.
+export function holdOrPoint(checked: CheckedEntry, budget: MemoryBudget, where: { path: string; start: number }): Spooled {
+	const bytes = checked.result.length;
+	if (budget.take(bytes)) {
+		return { ...budget.hold([checked.result], bytes), sourceMap: checked.sourceMap };
+	}
+
+	return { type: 'file', ...where, bytes, temporary: false, sourceMap: checked.sourceMap };
+}
+
+// An entry's mtime is its last use, for pruning; refreshed at most hourly.
+async function touch(filePath: string, mtimeMs: number): Promise<void> {
 	if (Date.now() - mtimeMs > touchIntervalMs) {
 		const now = new Date();
 		await utimes(filePath, now, now).catch(() => undefined);
 	}
-
-	const { sourceMap } = trailer;
-	if (small && budget.take(trailer.size)) {
-		return { status: 'hit', spooled: { ...budget.hold([tail.subarray(0, trailer.size)], trailer.size), sourceMap } };
-	}
-
-	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false, sourceMap } };
 }
 
 function readTail(fd: number, bytes: number, totalBytes: number): Buffer {
@@ -164,16 +199,32 @@ async function damaged(filePath: string, reason: string): Promise<EntryRead> {
 	return { status: 'damaged', reason };
 }
 
-// Writes an entry to a temp file while the flow runs; `commit` adds the trailer and renames
-// it into place, so a reader sees a whole entry or none, even when the process is killed.
+/**
+ * Where committed entries are noted: a small one is appended whole to the run's pack, a large
+ * one (renamed into entries/) only noted, with no buffers.
+ */
+export type Packer = (id: string, buffers?: Buffer[]) => PackedEntry;
+
+// Where a committed entry's result starts: for uploads.
+export interface EntryLocation {
+	path: string;
+	start: number;
+}
+
+// Collects an entry while the flow runs. `commit` adds the trailer and puts a small entry in the
+// run's pack, a large one (already streaming to a temp file) in place by renaming it: a reader
+// sees a whole entry or none, even when the process is killed.
 export class EntryWriter extends Writable {
+	/** Set by `commit`. */
+	location?: EntryLocation;
 	private readonly dir: string;
 	private readonly id: string;
-	private readonly temporary: string;
+	private readonly pack: Packer;
+	private temporaryPath?: string;
 	private readonly hash: Hash = createHash('sha256');
 	private size = 0;
-	// Up to 1 MiB stays in memory and is written in one synchronous go at commit (a cold run
-	// commits thousands of small entries); past that the entry streams to its temp file.
+	// Up to 1 MiB stays in memory and goes to the pack at commit; past that the entry streams
+	// to its temp file.
 	private chunks: Buffer[] = [];
 	private file?: BufferedFile;
 	// The last write, so that a discard waits for it instead of racing its open of the file.
@@ -181,12 +232,12 @@ export class EntryWriter extends Writable {
 	private committed = false;
 	private digest?: string;
 
-	constructor(dir: string, id: string) {
+	constructor(dir: string, id: string, pack: Packer) {
 		// Not destroyed after `finish`: the entry is then either committed or discarded.
 		super({ highWaterMark: chunkBytes, autoDestroy: false });
 		this.dir = dir;
 		this.id = id;
-		this.temporary = path.join(dir, 'tmp', `${id}.${process.pid}.${randomBytes(4).toString('hex')}`);
+		this.pack = pack;
 	}
 
 	override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -211,6 +262,12 @@ export class EntryWriter extends Writable {
 		this.discard().then(() => callback(error));
 	}
 
+	// Named when first needed: most entries are small and never have a temp file.
+	private get temporary(): string {
+		this.temporaryPath ??= path.join(this.dir, 'tmp', `${this.id}.${process.pid}.${randomBytes(4).toString('hex')}`);
+		return this.temporaryPath;
+	}
+
 	/** The digest of what was written, once it is all written. */
 	sha256(): string {
 		this.digest ??= this.hash.digest('hex');
@@ -222,17 +279,19 @@ export class EntryWriter extends Writable {
 		return this.size;
 	}
 
-	/** Puts the finished entry in place. A folder or file in the way is removed first. */
+	/** Puts the finished entry in place. A folder or file in the way of a large one is removed first. */
 	async commit(meta: EntryMeta): Promise<void> {
 		this.committed = true;
 		const trailer = encodeTrailer({ size: this.size, sha256: this.sha256(), ...meta });
-		if (this.file) {
-			await this.streamToFile([trailer]);
-			await this.file.close();
-		} else {
-			this.writeWhole(trailer);
+		if (!this.file) {
+			const packed = this.pack(this.id, [...this.chunks, trailer]);
+			this.chunks = [];
+			this.location = { path: packed.file, start: packed.offset };
+			return;
 		}
 
+		await this.streamToFile([trailer]);
+		await this.file.close();
 		const target = entryPath(this.dir, this.id);
 		try {
 			makeFolder(path.dirname(target));
@@ -250,32 +309,18 @@ export class EntryWriter extends Writable {
 			await mkdir(path.dirname(target), { recursive: true });
 			await rename(this.temporary, target);
 		}
+
+		this.pack(this.id);
+		this.location = { path: target, start: 0 };
 	}
 
 	async discard(): Promise<void> {
 		this.chunks = [];
 		await this.lastWrite.catch(() => undefined);
 		await this.file?.release();
-		await rm(this.temporary, { force: true });
-	}
-
-	private writeWhole(trailer: Buffer): void {
-		const write = () => writeFileSync(this.temporary, Buffer.concat([...this.chunks, trailer]));
-		try {
-			makeFolder(path.dirname(this.temporary));
-			write();
-		} catch (error) {
-			// The temp folder went away after this process made it (cache.clear()): once more.
-			if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-				throw error;
-			}
-
-			madeFolders.delete(path.dirname(this.temporary));
-			makeFolder(path.dirname(this.temporary));
-			write();
+		if (this.temporaryPath) {
+			await rm(this.temporaryPath, { force: true });
 		}
-
-		this.chunks = [];
 	}
 
 	private async streamToFile(buffers: Buffer[]): Promise<void> {

@@ -6,7 +6,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { invalidType } from '../errors';
 import { checkCount } from '../check';
 import type { SourceMap } from '../vinyl';
-import type { EntryWriter } from './entry';
+import type { EntryLocation, EntryWriter } from './entry';
 
 export interface RemoteOptions {
 	/** The cache server's base URL; `/cas/<sha256>` and `/ac/<sha256>` go under it. Basic auth may be in it. */
@@ -104,8 +104,8 @@ export class RemoteStore {
 		return { sourceMap: entry.sourceMap };
 	}
 
-	// Uploads the result (the first `size` bytes of `entryFile`) and its entry, in the background.
-	upload(id: string, entryFile: string, size: number, sha256: string, sourceMap: SourceMap | undefined): void {
+	// Uploads the result (`size` bytes from `location`) and its entry, in the background.
+	upload(id: string, location: EntryLocation, size: number, sha256: string, sourceMap: SourceMap | undefined): void {
 		if (this.readOnly || this.failure) {
 			return;
 		}
@@ -115,7 +115,7 @@ export class RemoteStore {
 				return;
 			}
 
-			const bytes = size === 0 ? Buffer.alloc(0) : createReadStream(entryFile, { start: 0, end: size - 1 });
+			const bytes = size === 0 ? Buffer.alloc(0) : createReadStream(location.path, { start: location.start, end: location.start + size - 1 });
 			this.check(await this.request('PUT', `cas/${sha256}`, bytes, size), `cas/${sha256}`).resume();
 			const entry: ActionEntry = { flowcat: 1, sha256, size, sourceMap };
 			const body = Buffer.from(JSON.stringify(entry));

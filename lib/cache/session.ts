@@ -6,7 +6,8 @@ import type { Flow } from '../flow';
 import type { MemoryBudget, Spooled } from '../spool';
 import { createTee } from '../tee';
 import type { Cache } from './cache';
-import { EntryWriter, entryPath, linkEntry, readEntry, type EntryMeta, type EntryRead } from './entry';
+import type { EntryMeta, EntryRead } from './entry';
+import { LocalStore } from './local-store';
 import { RemoteStore } from './remote';
 import { identifyFlow, type CacheIdentity } from './key';
 
@@ -22,7 +23,7 @@ export class CacheSession {
 	hits = 0;
 	misses = 0;
 	private readonly cache: Cache;
-	private readonly budget: MemoryBudget;
+	private readonly local: LocalStore;
 	private readonly remote?: RemoteStore;
 	private ready?: Promise<boolean>;
 	private stored = 0;
@@ -32,7 +33,7 @@ export class CacheSession {
 
 	constructor(cache: Cache, budget: MemoryBudget) {
 		this.cache = cache;
-		this.budget = budget;
+		this.local = new LocalStore(cache.dir, budget);
 		this.remote = cache.remote && new RemoteStore(cache.remote);
 	}
 
@@ -55,7 +56,7 @@ export class CacheSession {
 			portable = await identity.byContents();
 			const found = await this.read(portable, label);
 			if (found.status === 'hit') {
-				await linkEntry(this.cache.dir, portable.id, identity.id).catch(() => undefined);
+				await this.local.link(portable.id, identity.id).catch(() => undefined);
 				this.hits += 1;
 				return { status: 'hit', spooled: found.spooled, identity, source: 'local' };
 			}
@@ -72,13 +73,13 @@ export class CacheSession {
 	}
 
 	// Asks the shared cache after a local miss; a remote hit is stored locally under the local
-	// key (one file to create), then read back like any entry, so it is checked once more.
+	// key, then read back like any entry, so it is checked once more.
 	private async readRemote(portable: CacheIdentity, identity: CacheIdentity, label: () => string): Promise<EntryRead | undefined> {
 		if (!this.remote || this.remote.failure) {
 			return undefined;
 		}
 
-		const writer = new EntryWriter(this.cache.dir, identity.id);
+		const writer = this.local.createWriter(identity.id);
 		try {
 			const found = await this.remote.download(portable.id, writer);
 			if (!found) {
@@ -97,7 +98,7 @@ export class CacheSession {
 	}
 
 	private async read(identity: CacheIdentity, label: () => string): Promise<EntryRead> {
-		const read = await readEntry(this.cache.dir, identity.id, this.budget);
+		const read = await this.local.read(identity.id);
 		if (read.status === 'damaged') {
 			this.repaired.push(`${label()} (${read.reason})`);
 		}
@@ -107,7 +108,7 @@ export class CacheSession {
 
 	// A sink that feeds `spool` and, on the side, a new entry; `commit` after the flow succeeded.
 	createStore(identity: CacheIdentity, spool: Writable, remoteId: string | undefined): { sink: Writable; commit: (meta: EntryMeta) => Promise<void> } {
-		const writer = new EntryWriter(this.cache.dir, identity.id);
+		const writer = this.local.createWriter(identity.id);
 		const sink = createTee(spool, writer, (error) => this.onWriteError(error));
 		const commit = async (meta: EntryMeta) => {
 			if (writer.destroyed || !writer.writableFinished) {
@@ -119,7 +120,7 @@ export class CacheSession {
 				this.stored += 1;
 				this.storedBytes += writer.bytes;
 				if (remoteId) {
-					this.remote?.upload(remoteId, entryPath(this.cache.dir, identity.id), writer.bytes, writer.sha256(), meta.sourceMap);
+					this.remote?.upload(remoteId, writer.location!, writer.bytes, writer.sha256(), meta.sourceMap);
 				}
 			} catch (error) {
 				this.onWriteError(toError(error));
@@ -133,6 +134,7 @@ export class CacheSession {
 	// After the run: prune if anything was added, and say once what happened to the cache.
 	async finish(): Promise<void> {
 		await this.remote?.drain();
+		this.local.close();
 		if (this.remote?.failure) {
 			process.emitWarning(`flowcat: the remote cache at ${this.remote.location} failed and was not used for the rest of the run: ${this.remote.failure.message}`, { code: 'FLOWCAT_REMOTE_CACHE_FAILED' });
 		}
@@ -145,7 +147,7 @@ export class CacheSession {
 		if (this.repaired.length > 0) {
 			const shown = this.repaired.slice(0, 5).join(', ');
 			const more = this.repaired.length > 5 ? ` and ${this.repaired.length - 5} more` : '';
-			process.emitWarning(`flowcat: ${this.repaired.length} damaged cache ${this.repaired.length === 1 ? 'entry was' : 'entries were'} removed from ${this.cache.dir} and rebuilt: ${shown}${more}`, { code: 'FLOWCAT_CACHE_REPAIRED' });
+			process.emitWarning(`flowcat: ${this.repaired.length} damaged cache ${this.repaired.length === 1 ? 'entry was' : 'entries were'} found in ${this.cache.dir} and rebuilt: ${shown}${more}`, { code: 'FLOWCAT_CACHE_REPAIRED' });
 		}
 
 		if (this.writeError) {
