@@ -6,7 +6,7 @@ const readBytes = 4 * 1024 * 1024;
 
 // Sends the first `bytes` of a file to `write` (a cache entry's trailer follows its result),
 // reading the next chunk while the last one is being written: reads and writes overlap.
-export async function copyFile(filePath: string, start: number, bytes: number, write: (chunk: Buffer) => Promise<void>): Promise<void> {
+export async function copyFile(filePath: string, start: number, bytes: number, write: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
 	if (bytes === 0) {
 		return;
 	}

@@ -25,7 +25,11 @@ export class OutputGate {
 		output.on('error', this.onError);
 	}
 
-	async write(chunk: Buffer): Promise<void> {
+	/**
+	 * Writes a chunk; returns a promise only when the output is full, to wait for `drain`
+	 * (a separator between thousands of files is a write each). Throws when the run is over.
+	 */
+	write(chunk: Buffer): Promise<void> | undefined {
 		const { signal } = this.controller;
 		signal.throwIfAborted();
 		if (isClosed(this.output)) {
@@ -43,16 +47,19 @@ export class OutputGate {
 		this.bytes += chunk.length;
 		this.corkedBytes += chunk.length;
 		if (hasRoom && this.corkedBytes < chunkBytes) {
-			return;
+			return undefined;
 		}
 
 		this.flush();
-		if (!hasRoom) {
-			try {
-				await once(output, 'drain', { signal });
-			} catch (error) {
-				throw signal.aborted ? signal.reason : error;
-			}
+		return hasRoom ? undefined : this.drained();
+	}
+
+	private async drained(): Promise<void> {
+		const { signal } = this.controller;
+		try {
+			await once(this.output, 'drain', { signal });
+		} catch (error) {
+			throw signal.aborted ? signal.reason : error;
 		}
 	}
 

@@ -39,12 +39,16 @@ export class WriterRunner {
 				await writer(out, () => undefined);
 			}
 
-			// Wait until the writer's writes have reached the gate: an empty write's callback
-			// comes after theirs.
+			if (out.errored) {
+				throw out.errored;
+			}
+
+			// Wait until the writer's writes have reached the gate (most did at once): an empty
+			// write's callback comes after theirs.
 			if (out.writableEnded) {
 				this.out = undefined;
 				await finished(out);
-			} else {
+			} else if (out.writableLength > 0) {
 				await new Promise<void>((resolve, reject) => {
 					out.write(Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
 				});
@@ -67,14 +71,23 @@ export class WriterRunner {
 			const gate = this.gate;
 			this.out = new Writable({
 				write(chunk: Buffer, _encoding, callback) {
-					if (chunk.length === 0) {
-						callback();
+					let drained: Promise<void> | undefined;
+					try {
+						drained = chunk.length === 0 ? undefined : gate.write(chunk);
+					} catch (error) {
+						callback(toError(error));
 						return;
 					}
 
-					gate.write(chunk).then(() => callback(), callback);
+					if (drained) {
+						drained.then(() => callback(), callback);
+					} else {
+						callback();
+					}
 				},
 			});
+			// Failures reach the writer through its write callbacks and the run through `errored`.
+			this.out.on('error', () => undefined);
 		}
 
 		return this.out;
