@@ -17,13 +17,14 @@ async function startNginx(t: TestContext): Promise<{ url: string; data: string }
 	return server;
 }
 
-// Two machines: the same sources, each with its own local cache dir.
+// Two machines: the same sources, each with its own local cache dir. Results of 4.5 KB to
+// 1 MB: the small ones travel inlined in their /ac entry, the others through /cas.
 async function createProject(t: TestContext): Promise<{ files: string[]; machine: (name: string) => string }> {
 	const dir = await createTempDir(t);
 	const files = await Promise.all(Array.from({ length: 6 }, async (_, index) => {
 		const filePath = path.join(dir, 'src', `m${index}.js`);
 		await mkdir(path.dirname(filePath), { recursive: true });
-		await writeFile(filePath, `module ${index} `.repeat(500 * (index + 1)));
+		await writeFile(filePath, `module ${index} `.repeat(500 * (index + 1) ** 3));
 		await utimes(filePath, oldTime, oldTime);
 		return filePath;
 	}));
@@ -85,7 +86,7 @@ test('A read-only remote cache is read but never written', { skip: !hasNginx && 
 });
 
 // A proxy in front of nginx that misbehaves as told.
-type Fault = 'error-500' | 'slow' | 'truncate' | 'corrupt' | 'stops';
+type Fault = 'error-500' | 'slow' | 'truncate' | 'corrupt' | 'corrupt-cas' | 'stops';
 
 async function startFaultyProxy(t: TestContext, target: string, fault: Fault): Promise<string> {
 	const upstream = new URL(target);
@@ -99,7 +100,7 @@ async function startFaultyProxy(t: TestContext, target: string, fault: Fault): P
 			return;
 		}
 
-		const isDownload = request.method === 'GET' && request.url!.includes('/cas/');
+		const isDownload = request.method === 'GET' && (request.url!.includes('/cas/') || (fault !== 'corrupt-cas' && request.url!.includes('/ac/')));
 		if (fault === 'error-500') {
 			response.writeHead(500).end('internal error');
 			request.resume();
@@ -144,7 +145,7 @@ async function startFaultyProxy(t: TestContext, target: string, fault: Fault): P
 	return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/cache`;
 }
 
-for (const fault of ['error-500', 'slow', 'truncate', 'corrupt', 'stops', 'down'] as const) {
+for (const fault of ['error-500', 'slow', 'truncate', 'corrupt', 'corrupt-cas', 'stops', 'down'] as const) {
 	test(`A remote cache that is ${fault} makes misses and one warning, never a failed or wrong build`, { skip: !hasNginx && 'nginx is not installed', timeout: 30_000 }, async (t) => {
 		const server = await startNginx(t);
 		const { files, machine } = await createProject(t);

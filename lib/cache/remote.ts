@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { invalidType } from '../errors';
 import { checkCount } from '../check';
@@ -19,13 +19,17 @@ export interface RemoteOptions {
 	uploadLimit?: number;
 }
 
-// What `/ac/<id>` holds: where the result's bytes are, and its source map.
+// What `/ac/<id>` holds: where the result's bytes are, and its source map. A small result is
+// inlined too (base64), as Bazel inlines small outputs in an ActionResult: one request per hit.
 interface ActionEntry {
 	flowcat: 1;
 	sha256: string;
 	size: number;
 	sourceMap?: SourceMap;
+	contents?: string;
 }
+
+const inlineBytes = 64 * 1024;
 
 export function resolveRemoteOptions(value: RemoteOptions | false | undefined): RemoteOptions | undefined {
 	if (value === false) {
@@ -94,8 +98,13 @@ export class RemoteStore {
 			throw new Error(`The remote cache's entry ac/${id} is not one of flowcat's`);
 		}
 
-		const response = this.check(await this.request('GET', `cas/${entry.sha256}`), `cas/${entry.sha256}`);
-		await pipeline(response, writer);
+		if (typeof entry.contents === 'string') {
+			writer.end(Buffer.from(entry.contents, 'base64'));
+			await finished(writer);
+		} else {
+			await pipeline(this.check(await this.request('GET', `cas/${entry.sha256}`), `cas/${entry.sha256}`), writer);
+		}
+
 		// The writer hashed what came: a short or altered body never becomes an entry.
 		if (writer.bytes !== entry.size || writer.sha256() !== entry.sha256) {
 			throw new Error(`The remote cache sent cas/${entry.sha256} with ${writer.bytes} bytes and another digest`);
@@ -115,9 +124,10 @@ export class RemoteStore {
 				return;
 			}
 
-			const bytes = size === 0 ? Buffer.alloc(0) : createReadStream(location.path, { start: location.start, end: location.start + size - 1 });
+			const bytes = size <= inlineBytes ? readRange(location, size) : createReadStream(location.path, { start: location.start, end: location.start + size - 1 });
 			this.check(await this.request('PUT', `cas/${sha256}`, bytes, size), `cas/${sha256}`).resume();
-			const entry: ActionEntry = { flowcat: 1, sha256, size, sourceMap };
+			const contents = Buffer.isBuffer(bytes) ? bytes.toString('base64') : undefined;
+			const entry: ActionEntry = { flowcat: 1, sha256, size, sourceMap, contents };
 			const body = Buffer.from(JSON.stringify(entry));
 			this.check(await this.request('PUT', `ac/${id}`, body, body.length), `ac/${id}`).resume();
 		}).catch((error: unknown) => this.fail(error));
@@ -161,6 +171,17 @@ export class RemoteStore {
 				pipeline(body, request).catch(reject);
 			}
 		});
+	}
+}
+
+function readRange(location: EntryLocation, size: number): Buffer {
+	const fd = openSync(location.path, 'r');
+	try {
+		const buffer = Buffer.alloc(size);
+		readSync(fd, buffer, 0, size, location.start);
+		return buffer;
+	} finally {
+		closeSync(fd);
 	}
 }
 
