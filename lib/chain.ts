@@ -5,6 +5,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import type File from 'vinyl';
 import { chunkBytes } from './buffered-file';
 import { ChildProcessStream, isChildProcess } from './child-process';
+import { onAbort } from './abort-listeners';
 import { AbortError, describeValue, FlowcatError, inputError, toError } from './errors';
 import type { Input } from './input';
 import { readSmallFile } from './read-small-file';
@@ -303,12 +304,13 @@ class ChainRun {
 	private untilAborted<T>(promise: Promise<T>): Promise<T> {
 		const { signal } = this.options;
 		return new Promise<T>((resolve, reject) => {
-			const onAbort = () => reject(new AbortError(signal.reason));
-			signal.addEventListener('abort', onAbort, { once: true });
-			promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
 			if (signal.aborted) {
-				onAbort();
+				reject(new AbortError(signal.reason));
+				return;
 			}
+
+			const unregister = onAbort(signal, () => reject(new AbortError(signal.reason)));
+			promise.then(resolve, reject).finally(unregister);
 		});
 	}
 

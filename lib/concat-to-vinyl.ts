@@ -83,6 +83,13 @@ export class VinylRun {
 				this.chunks.push(chunk);
 				callback();
 			},
+			writev: (chunks, callback) => {
+				for (const { chunk } of chunks) {
+					this.chunks.push(chunk as Buffer);
+				}
+
+				callback();
+			},
 		});
 		this.run = new Run(output, { ...resolveConcatOptions(concatOptions), end: true }, { ...hooks, onFlowsDone, onItemWritten: buffer && sourceMap !== false ? onItemWritten : undefined });
 	}

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { onAbort } from './abort-listeners';
 import { chunkBytes } from './buffered-file';
 import { copyFile } from './copy-file';
 import { CacheSession } from './cache/session';
@@ -235,12 +236,12 @@ export class Run {
 			await new Promise<void>((resolve) => {
 				const wake = () => {
 					this.waiting.delete(index);
-					signal.removeEventListener('abort', wake);
+					unregister();
 					resolve();
 				};
 
 				this.waiting.set(index, wake);
-				signal.addEventListener('abort', wake, { once: true });
+				const unregister = onAbort(signal, wake);
 			});
 		}
 
