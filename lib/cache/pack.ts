@@ -6,14 +6,14 @@ import { checkSmallEntry } from './entry';
 
 // Small entries live in pack files: creating a file costs up to a millisecond of kernel time on
 // some file systems (ext4 on the virtual disks of CI machines), appending to an open one a few
-// microseconds, and a cold run stores thousands of entries. Each run that stores anything appends
-// to a pack of its own: `<name>.pack` holds entries back to back (result + trailer, as a loose entry file), and
-// `<name>.idx` one 48-byte record per entry: the id (32 bytes), the offset (uint64 BE) and length
-// (uint32 BE) in the pack, and the crc32 of those 44 bytes, so a torn record ends the index there
-// instead of pointing somewhere wrong. A large entry, in a file of its own under entries/, has a
-// record too, with offset and length 0: a lookup never has to try a file that is not there.
-// Names start with the creation time and the last record for
-// an id wins, so a rebuilt entry supersedes a damaged one.
+// microseconds, and a cold run stores thousands of entries. Each run that stores anything
+// appends to a pack of its own: `<name>.pack` holds entries back to back (result + trailer, as
+// in a loose entry file), and `<name>.idx` one 48-byte record per entry: the id (32 bytes), the
+// offset (uint64 BE) and length (uint32 BE) in the pack, and the crc32 of those 44 bytes, so a
+// torn record ends the index there instead of pointing somewhere wrong. A large entry, in a file
+// of its own under entries/, has a record too, with offset and length 0: a lookup never has to
+// try a file that is not there. Names start with the creation time and the last record for an
+// id wins, so a rebuilt entry supersedes a damaged one.
 const recordBytes = 48;
 // Every run reads every index: past this many packs, all but the newest are merged into one.
 const maxPacks = 32;
@@ -92,7 +92,6 @@ export class PackWriter {
 	private readonly folder: string;
 	/** The pack being written, once the first entry is in. */
 	pack?: PackFile;
-	private name?: string;
 	private packFd?: number;
 	private indexFd?: number;
 	private size = 0;
@@ -121,7 +120,6 @@ export class PackWriter {
 		} catch (error) {
 			// A short write leaves the pack or index with a torn tail: go on in a new pack.
 			this.close();
-			this.name = undefined;
 			throw error;
 		}
 
@@ -132,18 +130,18 @@ export class PackWriter {
 		// A pack of its own per run: one new pair of files, however many entries.
 		if (this.packFd === undefined || this.indexFd === undefined) {
 			// Sorts by creation time (base 36, fixed width until the year 5188).
-			this.name = `${Date.now().toString(36).padStart(9, '0')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+			const name = `${Date.now().toString(36).padStart(9, '0')}-${process.pid}-${randomBytes(3).toString('hex')}`;
 			makePacksFolder(this.folder);
-			this.packFd = openSync(path.join(this.folder, `${this.name}.pack`), 'wx');
+			this.packFd = openSync(path.join(this.folder, `${name}.pack`), 'wx');
 			try {
-				this.indexFd = openSync(path.join(this.folder, `${this.name}.idx`), 'wx');
+				this.indexFd = openSync(path.join(this.folder, `${name}.idx`), 'wx');
 			} catch (error) {
 				this.close();
 				throw error;
 			}
 
 			this.size = 0;
-			this.pack = { index: path.join(this.folder, `${this.name}.idx`), usedMs: Date.now(), records: 0 };
+			this.pack = { index: path.join(this.folder, `${name}.idx`), usedMs: Date.now(), records: 0 };
 		}
 
 		return { packFd: this.packFd, indexFd: this.indexFd };
