@@ -259,6 +259,22 @@ test('Damaged entries in a pack are misses, rebuilt, and reported once', async (
 	assert.equal(ran.length, 9);
 });
 
+test('A garbled pack index is a miss for the entries it no longer names, never a crash', async (t) => {
+	const { files, cacheDir } = await createSources(t, 6);
+	const { ran, build } = createBuild(files);
+	const first = await build(cacheDir);
+	const [index] = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.idx'));
+	const indexFile = path.join(cacheDir, 'packs', index);
+	const bytes = await readFile(indexFile);
+	// The third of six 48-byte records: it and the ones after are no longer read.
+	bytes.fill(0xff, 2 * 48 + 10, 2 * 48 + 20);
+	await writeFile(indexFile, bytes);
+	const second = await build(cacheDir);
+	assert.deepEqual([second.text, second.summary.hits, ran.length], [first.text, 2, 10]);
+	const third = await build(cacheDir);
+	assert.deepEqual([third.text, third.summary.hits], [first.text, 6]);
+});
+
 test('A file where a cache folder goes, or a cache dir that is a file, never fails the build', async (t) => {
 	const { dir, files, cacheDir } = await createSources(t, 3);
 	const { build } = createBuild(files);
