@@ -1,10 +1,10 @@
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { finished, pipeline } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { invalidType } from '../errors';
 import { checkCount } from '../check';
+import { loadHttpClient } from '../lazy-modules';
 import type { SourceMap } from '../vinyl';
 import type { EntryLocation, EntryWriter } from './entry';
 
@@ -63,13 +63,15 @@ export class RemoteStore {
 	private readonly pending: Array<Promise<void>> = [];
 	// Kept-alive connections: a run makes two requests per flow.
 	private readonly agent: http.Agent;
+	private readonly client: typeof http;
 
 	constructor(options: RemoteOptions) {
 		this.base = new URL(options.url.replace(/\/*$/, '/'));
 		this.readOnly = options.readOnly ?? false;
 		this.timeoutMs = options.timeoutMs ?? 5000;
 		this.uploads = pLimit(options.uploadLimit ?? 4);
-		this.agent = new (this.base.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 16 });
+		this.client = loadHttpClient(this.base.protocol);
+		this.agent = new this.client.Agent({ keepAlive: true, maxSockets: 16 });
 		// Credentials from the URL or the environment, sent in headers and never printed.
 		if (this.base.username) {
 			this.headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(this.base.username)}:${decodeURIComponent(this.base.password)}`).toString('base64')}`;
@@ -144,7 +146,7 @@ export class RemoteStore {
 		this.failure ??= error instanceof Error ? error : new Error(String(error));
 	}
 
-	private check(response: IncomingMessage, path: string): IncomingMessage {
+	private check(response: http.IncomingMessage, path: string): http.IncomingMessage {
 		if (response.statusCode === undefined || response.statusCode >= 300) {
 			response.resume();
 			throw new Error(`The remote cache answered ${response.statusCode} for ${path}`);
@@ -153,12 +155,11 @@ export class RemoteStore {
 		return response;
 	}
 
-	private request(method: string, path: string, body?: Buffer | NodeJS.ReadableStream, length?: number): Promise<IncomingMessage> {
+	private request(method: string, path: string, body?: Buffer | NodeJS.ReadableStream, length?: number): Promise<http.IncomingMessage> {
 		const url = new URL(path, this.base);
-		const client = url.protocol === 'https:' ? https : http;
 		return new Promise((resolve, reject) => {
 			const headers = { ...this.headers, ...(length === undefined ? {} : { 'content-length': String(length) }) };
-			const request = client.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (response) => {
+			const request = this.client.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (response) => {
 				// A body that stalls counts as a failure too.
 				response.setTimeout(this.timeoutMs, () => response.destroy(new Error(`The remote cache stalled on ${path}`)));
 				resolve(response);
@@ -185,7 +186,7 @@ function readRange(location: EntryLocation, size: number): Buffer {
 	}
 }
 
-async function readBody(response: IncomingMessage): Promise<Buffer> {
+async function readBody(response: http.IncomingMessage): Promise<Buffer> {
 	const chunks: Buffer[] = [];
 	for await (const chunk of response) {
 		chunks.push(chunk as Buffer);
