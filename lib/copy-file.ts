@@ -11,20 +11,8 @@ export async function copyFile(filePath: string, start: number, bytes: number, w
 		return;
 	}
 
-	// A small range is read synchronously: three syscalls instead of three thread-pool trips.
 	if (bytes <= chunkBytes) {
-		const fd = openSync(filePath, 'r');
-		const buffer = Buffer.allocUnsafe(bytes);
-		try {
-			const bytesRead = readSync(fd, buffer, 0, bytes, start);
-			if (bytesRead < bytes) {
-				throw truncated(filePath, bytesRead, bytes);
-			}
-		} finally {
-			closeSync(fd);
-		}
-
-		await write(buffer);
+		await write(readRangeSync(filePath, start, bytes));
 		return;
 	}
 
@@ -52,6 +40,22 @@ export async function copyFile(filePath: string, start: number, bytes: number, w
 		}
 	} finally {
 		await handle.close();
+	}
+}
+
+// A small range, read synchronously: three syscalls instead of three thread-pool trips.
+export function readRangeSync(filePath: string, start: number, bytes: number): Buffer {
+	const fd = openSync(filePath, 'r');
+	try {
+		const buffer = Buffer.allocUnsafe(bytes);
+		const bytesRead = readSync(fd, buffer, 0, bytes, start);
+		if (bytesRead < bytes) {
+			throw truncated(filePath, bytesRead, bytes);
+		}
+
+		return buffer;
+	} finally {
+		closeSync(fd);
 	}
 }
 

@@ -75,6 +75,12 @@ async function entryFiles(cacheDir: string): Promise<string[]> {
 	return files;
 }
 
+// A cache's pack files of one kind ('.pack' or '.idx'), oldest first.
+async function packFiles(cacheDir: string, extension: '.pack' | '.idx'): Promise<string[]> {
+	const names = await readdir(path.join(cacheDir, 'packs')).catch(() => []);
+	return names.filter((name) => name.endsWith(extension)).sort().map((name) => path.join(cacheDir, 'packs', name));
+}
+
 test('A second run with unchanged files runs no step, emits hits and gives the same bytes', async (t) => {
 	const { files, cacheDir } = await createSources(t, 5);
 	const { ran, build } = createBuild(files);
@@ -246,8 +252,7 @@ test('Damaged entries in a pack are misses, rebuilt, and reported once', async (
 	const { files, cacheDir } = await createSources(t, 6);
 	const { ran, build } = createBuild(files);
 	const first = await build(cacheDir);
-	const [pack] = await readdir(path.join(cacheDir, 'packs'));
-	const packFile = path.join(cacheDir, 'packs', pack.replace(/\.\w+$/, '.pack'));
+	const [packFile] = await packFiles(cacheDir, '.pack');
 	const bytes = await readFile(packFile);
 	// Entries are the results, upper-cased, each followed by its trailer: damage three of them.
 	const flip = bytes.indexOf('CONTENTS OF FILE 0');
@@ -263,8 +268,7 @@ test('A garbled pack index is a miss for the entries it no longer names, never a
 	const { files, cacheDir } = await createSources(t, 6);
 	const { ran, build } = createBuild(files);
 	const first = await build(cacheDir);
-	const [index] = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.idx'));
-	const indexFile = path.join(cacheDir, 'packs', index);
+	const [indexFile] = await packFiles(cacheDir, '.idx');
 	const bytes = await readFile(indexFile);
 	// The third of six 48-byte records: it and the ones after are no longer read.
 	bytes.fill(0xff, 2 * 48 + 10, 2 * 48 + 20);
@@ -329,13 +333,13 @@ test('clear() empties the cache and maxBytes prunes the least recently used entr
 	// One run per file: four packs, used on four different days.
 	for (const [index, file] of files.entries()) {
 		await createBuild([file]).build(cacheDir);
-		const [index_] = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.idx')).sort().slice(-1);
+		const newest = (await packFiles(cacheDir, '.idx')).at(-1)!;
 		const used = new Date(Date.UTC(2024, 0, index + 1));
-		await utimes(path.join(cacheDir, 'packs', index_), used, used);
+		await utimes(newest, used, used);
 	}
 
-	const packs = (await readdir(path.join(cacheDir, 'packs'))).filter((name) => name.endsWith('.pack')).sort();
-	const sizes = await Promise.all(packs.map(async (name) => (await stat(path.join(cacheDir, 'packs', name))).size));
+	const packs = await packFiles(cacheDir, '.pack');
+	const sizes = await Promise.all(packs.map(async (filePath) => (await stat(filePath)).size));
 	const result = await cache.prune(sizes[2] + sizes[3]);
 	assert.deepEqual(result, { removedEntries: 2, removedBytes: sizes[0] + sizes[1], keptBytes: sizes[2] + sizes[3] });
 	assert.equal(storedIds(cacheDir).length, 2);
@@ -356,16 +360,15 @@ test('Many packs are merged when pruning; entries stay found and damaged ones ar
 		await createBuild([file]).build(cacheDir);
 	}
 
-	const packsDir = path.join(cacheDir, 'packs');
-	const packs = (await readdir(packsDir)).filter((name) => name.endsWith('.pack')).sort();
+	const packs = await packFiles(cacheDir, '.pack');
 	assert.equal(packs.length, 40);
-	const oldest = path.join(packsDir, packs[0]);
+	const oldest = packs[0];
 	const bytes = await readFile(oldest);
 	bytes[0] ^= 1;
 	await writeFile(oldest, bytes);
 
 	await new Cache({ dir: cacheDir }).prune();
-	assert.equal((await readdir(packsDir)).filter((name) => name.endsWith('.pack')).length, 9);
+	assert.equal((await packFiles(cacheDir, '.pack')).length, 9);
 	assert.equal(storedIds(cacheDir).length, 39);
 	const { ran, build } = createBuild(files);
 	const again = await build(cacheDir);

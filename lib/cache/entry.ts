@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync } from 'node:fs';
-import { link, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync, utimesSync } from 'node:fs';
+import { link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -16,7 +16,7 @@ const readAsync = promisify(read);
 // Entries up to this size are read whole in one go and served from memory.
 const smallEntryBytes = chunkBytes;
 // A hit refreshes an entry's mtime (its age for pruning) at most this often.
-export const touchIntervalMs = 60 * 60 * 1000;
+const touchIntervalMs = 60 * 60 * 1000;
 
 export interface EntryMeta {
 	sourceMap?: SourceMap;
@@ -72,7 +72,6 @@ export async function readEntry(dir: string, id: string, budget: MemoryBudget): 
 	const filePath = entryPath(dir, id);
 	let fd: number;
 	try {
-		// Synchronous open, stat and read for a small entry: a warm run is mostly these calls.
 		fd = openSync(filePath, 'r');
 	} catch (error) {
 		const code = (error as NodeJS.ErrnoException).code;
@@ -101,7 +100,7 @@ async function checkEntry(filePath: string, fd: number, budget: MemoryBudget): P
 			return damaged(filePath, checked);
 		}
 
-		await touch(filePath, mtimeMs);
+		touchIfStale(filePath, mtimeMs);
 		return { status: 'hit', spooled: holdOrPoint(checked, budget, { path: filePath, start: 0 }) };
 	}
 
@@ -122,7 +121,7 @@ async function checkEntry(filePath: string, fd: number, budget: MemoryBudget): P
 		return damaged(filePath, 'digest mismatch');
 	}
 
-	await touch(filePath, mtimeMs);
+	touchIfStale(filePath, mtimeMs);
 	return { status: 'hit', spooled: { type: 'file', path: filePath, bytes: trailer.size, temporary: false, sourceMap: trailer.sourceMap } };
 }
 
@@ -156,12 +155,21 @@ export function holdOrPoint(checked: CheckedEntry, budget: MemoryBudget, where: 
 	return { type: 'file', ...where, bytes, temporary: false, sourceMap: checked.sourceMap };
 }
 
-// An entry's mtime is its last use, for pruning; refreshed at most hourly.
-async function touch(filePath: string, mtimeMs: number): Promise<void> {
-	if (Date.now() - mtimeMs > touchIntervalMs) {
-		const now = new Date();
-		await utimes(filePath, now, now).catch(() => undefined);
+// An entry's (or a pack's) mtime is its last use, for pruning: refreshed on a hit at most
+// hourly. True when it was refreshed.
+export function touchIfStale(filePath: string, usedMs: number): boolean {
+	if (Date.now() - usedMs <= touchIntervalMs) {
+		return false;
 	}
+
+	try {
+		const now = new Date();
+		utimesSync(filePath, now, now);
+	} catch {
+		// Pruned meanwhile, or read-only: the age only matters for pruning.
+	}
+
+	return true;
 }
 
 function readTail(fd: number, bytes: number, totalBytes: number): Buffer {

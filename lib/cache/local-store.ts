@@ -1,7 +1,6 @@
-import { closeSync, openSync, readSync, utimesSync } from 'node:fs';
 import type { MemoryBudget } from '../spool';
-import { checkSmallEntry, EntryWriter, holdOrPoint, linkEntry, readEntry, touchIntervalMs, type EntryRead } from './entry';
-import { listPacks, PackWriter, readPackIndex, type PackedEntry, type PackFile } from './pack';
+import { checkSmallEntry, EntryWriter, holdOrPoint, linkEntry, readEntry, touchIfStale, type EntryRead } from './entry';
+import { listPacks, PackReader, PackWriter, readPackIndex, type PackedEntry } from './pack';
 
 // The cache folder as one run sees it: small entries in packs, large ones in files of their own
 // under entries/, all found through the packs' indexes (read at the first lookup).
@@ -11,7 +10,7 @@ export class LocalStore {
 	private readonly writer: PackWriter;
 	private packed?: Map<string, PackedEntry>;
 	// The packs this run reads stay open until it ends: one open per pack, not one per hit.
-	private readonly readers = new Map<string, number>();
+	private readonly reader = new PackReader();
 
 	constructor(dir: string, budget: MemoryBudget) {
 		this.dir = dir;
@@ -46,7 +45,7 @@ export class LocalStore {
 		const packed = this.index().get(fromId);
 		if (packed?.length) {
 			// A copy of a small entry costs less than a new file.
-			this.append(toId, [this.readBytes(packed)]);
+			this.append(toId, [this.reader.read(packed)]);
 		} else {
 			await linkEntry(this.dir, fromId, toId);
 			this.append(toId);
@@ -55,11 +54,7 @@ export class LocalStore {
 
 	/** After the run: closes the packs it read and wrote. */
 	close(): void {
-		for (const fd of this.readers.values()) {
-			closeSync(fd);
-		}
-
-		this.readers.clear();
+		this.reader.close();
 		this.writer.close();
 	}
 
@@ -72,7 +67,7 @@ export class LocalStore {
 	private readPacked(id: string, packed: PackedEntry): EntryRead {
 		let bytes: Buffer;
 		try {
-			bytes = this.readBytes(packed);
+			bytes = this.reader.read(packed);
 		} catch (error) {
 			this.packed!.delete(id);
 			const code = (error as NodeJS.ErrnoException).code;
@@ -87,32 +82,12 @@ export class LocalStore {
 			return { status: 'damaged', reason: checked };
 		}
 
-		this.touch(packed.pack);
+		// A pack's index mtime is when its entries were last used, for pruning.
+		if (touchIfStale(packed.pack.index, packed.pack.usedMs)) {
+			packed.pack.usedMs = Date.now();
+		}
+
 		return { status: 'hit', spooled: holdOrPoint(checked, this.budget, { path: packed.file, start: packed.offset }) };
-	}
-
-	private readBytes(packed: PackedEntry): Buffer {
-		let fd = this.readers.get(packed.file);
-		if (fd === undefined) {
-			fd = openSync(packed.file, 'r');
-			this.readers.set(packed.file, fd);
-		}
-
-		const buffer = Buffer.allocUnsafe(packed.length);
-		return buffer.subarray(0, readSync(fd, buffer, 0, packed.length, packed.offset));
-	}
-
-	// A pack's index mtime is when its entries were last used, for pruning; refreshed hourly.
-	private touch(pack: PackFile): void {
-		const now = Date.now();
-		if (now - pack.usedMs > touchIntervalMs) {
-			pack.usedMs = now;
-			try {
-				utimesSync(pack.index, now / 1000, now / 1000);
-			} catch {
-				// Pruned meanwhile, or read-only: the age only matters for pruning.
-			}
-		}
 	}
 
 	private index(): Map<string, PackedEntry> {

@@ -159,6 +159,31 @@ export class PackWriter {
 	}
 }
 
+// Reads entries out of packs, each pack opened once and kept open until `close`.
+export class PackReader {
+	private readonly fds = new Map<string, number>();
+
+	/** The entry's bytes (fewer when its pack was cut short); throws when the pack is gone. */
+	read(entry: PackedEntry): Buffer {
+		let fd = this.fds.get(entry.file);
+		if (fd === undefined) {
+			fd = openSync(entry.file, 'r');
+			this.fds.set(entry.file, fd);
+		}
+
+		const buffer = Buffer.allocUnsafe(entry.length);
+		return buffer.subarray(0, readSync(fd, buffer, 0, entry.length, entry.offset));
+	}
+
+	close(): void {
+		for (const fd of this.fds.values()) {
+			closeSync(fd);
+		}
+
+		this.fds.clear();
+	}
+}
+
 // Merges the older packs into one, keeping only the entries no newer record supersedes and whose
 // digest still holds. A run that read the old indexes finds their packs gone: misses, not errors.
 export function compactPacks(dir: string): void {
@@ -174,30 +199,23 @@ export function compactPacks(dir: string): void {
 	}
 
 	const writer = new PackWriter(dir);
-	const readers = new Map<string, number>();
+	const reader = new PackReader();
 	try {
 		for (const [id, entry] of entries) {
 			if (!merged.has(entry.pack)) {
 				continue;
 			}
 
-			let fd = readers.get(entry.file);
-			if (fd === undefined) {
-				fd = openSync(entry.file, 'r');
-				readers.set(entry.file, fd);
-			}
-
-			const bytes = Buffer.allocUnsafe(entry.length);
-			const whole = bytes.subarray(0, readSync(fd, bytes, 0, entry.length, entry.offset));
-			if (entry.length === 0 || typeof checkSmallEntry(whole) !== 'string') {
-				writer.append(id, entry.length === 0 ? [] : [whole]);
+			const bytes = entry.length === 0 ? undefined : reader.read(entry);
+			if (!bytes) {
+				writer.append(id);
+			} else if (typeof checkSmallEntry(bytes) !== 'string') {
+				writer.append(id, [bytes]);
 			}
 		}
 	} finally {
 		writer.close();
-		for (const fd of readers.values()) {
-			closeSync(fd);
-		}
+		reader.close();
 	}
 
 	if (writer.pack) {

@@ -1,9 +1,10 @@
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type http from 'node:http';
 import { finished, pipeline } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { invalidType } from '../errors';
 import { checkCount } from '../check';
+import { readRangeSync } from '../copy-file';
 import { loadHttpClient } from '../lazy-modules';
 import type { SourceMap } from '../vinyl';
 import type { EntryLocation, EntryWriter } from './entry';
@@ -126,7 +127,7 @@ export class RemoteStore {
 				return;
 			}
 
-			const bytes = size <= inlineBytes ? readRange(location, size) : createReadStream(location.path, { start: location.start, end: location.start + size - 1 });
+			const bytes = size <= inlineBytes ? readRangeSync(location.path, location.start, size) : createReadStream(location.path, { start: location.start, end: location.start + size - 1 });
 			this.check(await this.request('PUT', `cas/${sha256}`, bytes, size), `cas/${sha256}`).resume();
 			const contents = Buffer.isBuffer(bytes) ? bytes.toString('base64') : undefined;
 			const entry: ActionEntry = { flowcat: 1, sha256, size, sourceMap, contents };
@@ -172,17 +173,6 @@ export class RemoteStore {
 				pipeline(body, request).catch(reject);
 			}
 		});
-	}
-}
-
-function readRange(location: EntryLocation, size: number): Buffer {
-	const fd = openSync(location.path, 'r');
-	try {
-		const buffer = Buffer.alloc(size);
-		readSync(fd, buffer, 0, size, location.start);
-		return buffer;
-	} finally {
-		closeSync(fd);
 	}
 }
 
