@@ -8,6 +8,7 @@ import { resolveConcatOptions, type ConcatOptions } from './options';
 import { Run, type Item, type RunHooks, type RunItem } from './run';
 import { checkItems } from './runner';
 import { combineSourceMaps, type MappedPart } from './source-map';
+import type { SourceMap } from './vinyl';
 
 export interface ConcatToVinylOptions extends ConcatOptions {
 	/** The file's cwd. Default: process.cwd(). */
@@ -55,7 +56,9 @@ export class VinylRun {
 	private readonly file: File;
 	private readonly run: Run;
 	private readonly chunks: Buffer[] = [];
-	private readonly parts: MappedPart[] = [];
+	private readonly base: string;
+	// Each item's bytes and map, turned into a source map's parts only if one is wanted.
+	private readonly written: Array<{ item: RunItem; bytes: number; sourceMap?: SourceMap }> = [];
 	private readonly contents?: PassThrough;
 	private readonly sourceMap?: boolean;
 	private readonly flowsDone: Promise<void>;
@@ -69,16 +72,19 @@ export class VinylRun {
 		const Vinyl = loadVinyl();
 		this.file = new Vinyl({ cwd, base, path: path.resolve(base, fileName) });
 		this.sourceMap = sourceMap;
+		this.base = base;
 		let onFlowsDone!: () => void;
 		this.flowsDone = new Promise((resolve) => {
 			onFlowsDone = resolve;
 		});
 		const onItemWritten: RunHooks['onItemWritten'] = (item, bytes, itemSourceMap) => {
-			this.parts.push({ bytes, source: mapSource(item, base, itemSourceMap !== undefined), sourceMap: itemSourceMap });
+			this.written.push({ item, bytes, sourceMap: itemSourceMap });
 		};
 
 		this.contents = buffer ? undefined : new PassThrough();
+		// Everything ends up in memory anyway: waiting for `drain` would only cost time.
 		const output = this.contents ?? new Writable({
+			highWaterMark: Number.MAX_SAFE_INTEGER,
 			write: (chunk: Buffer, _encoding, callback) => {
 				this.chunks.push(chunk);
 				callback();
@@ -115,7 +121,8 @@ export class VinylRun {
 		await finished;
 		this.file.contents = Buffer.concat(this.chunks);
 		if (this.sourceMap ?? this.run.itemsAdded().some((item) => item instanceof Flow && Boolean(inputVinyl(item)?.sourceMap))) {
-			this.file.sourceMap = combineSourceMaps(this.file.relative.split(path.sep).join('/'), this.file.contents, this.parts);
+			const parts = this.written.map(({ item, bytes, sourceMap }): MappedPart => ({ bytes, source: mapSource(item, this.base, sourceMap !== undefined), sourceMap }));
+			this.file.sourceMap = combineSourceMaps(this.file.relative.split(path.sep).join('/'), this.file.contents, parts);
 		}
 
 		return this.file;

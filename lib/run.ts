@@ -248,34 +248,55 @@ export class Run {
 		return this.results[index]!;
 	}
 
+	// Thousands of small items: an item that is ready and fits in the output is written
+	// without awaiting anything, so the loop costs no promise per item.
 	private async writeOutput(): Promise<void> {
-		for (const [index, item] of this.items.entries()) {
-			this.controller.signal.throwIfAborted();
+		const { signal } = this.controller;
+		for (let index = 0; index < this.items.length; index++) {
+			signal.throwIfAborted();
+			const item = this.items[index]!;
 			const before = this.gate.bytes;
-			const spooled = item instanceof Flow ? await this.resultOf(index) : undefined;
+			let spooled: Spooled | undefined;
+			let pending: Promise<void> | undefined;
 			if (item instanceof Flow) {
-				await this.writeSpooled(spooled!, () => item.label(`item ${index + 1}`));
+				spooled = this.results[index] ?? await this.resultOf(index);
+				pending = spooled.type === 'memory' ? this.writeHeld(spooled) : this.writeFile(spooled, () => item.label(`item ${index + 1}`));
 			} else if (Buffer.isBuffer(item)) {
-				await this.gate.write(item);
+				pending = this.gate.write(item);
 			} else {
-				await this.writers.run(item, index + 1);
+				pending = this.writers.run(item, index + 1);
+			}
+
+			if (pending) {
+				await pending;
 			}
 
 			this.hooks.onItemWritten?.(item, this.gate.bytes - before, spooled?.sourceMap);
 		}
 	}
 
-	private async writeSpooled(spooled: Spooled, label: () => string): Promise<void> {
-		if (spooled.type === 'memory') {
-			for (const chunk of spooled.chunks) {
-				await this.gate.write(chunk);
+	// A result held in memory; its chunks are let go as they are written (the run's finish
+	// releases the budget of one left half-written).
+	private writeHeld(spooled: Spooled & { type: 'memory' }): Promise<void> | undefined {
+		const { chunks } = spooled;
+		spooled.chunks = [];
+		let index = 0;
+		const writeRest = (): Promise<void> | undefined => {
+			while (index < chunks.length) {
+				const pending = this.gate.write(chunks[index++]!);
+				if (pending) {
+					return pending.then(writeRest);
+				}
 			}
 
 			spooled.release();
-			spooled.chunks = [];
-			return;
-		}
+			return undefined;
+		};
 
+		return writeRest();
+	}
+
+	private async writeFile(spooled: Spooled & { type: 'file' }, label: () => string): Promise<void> {
 		try {
 			await copyFile(spooled.path, spooled.start ?? 0, spooled.bytes, (chunk) => this.gate.write(chunk));
 		} catch (error) {
