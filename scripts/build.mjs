@@ -1,12 +1,33 @@
-// Builds dist/: CommonJS from tsc, plus an ES module wrapper over that same CommonJS build,
-// so `import` and `require` share one copy of every class (no dual-package hazard).
+// Builds dist/: one CommonJS bundle (a single file loads in about a third of the time 36
+// modules take, and p-limit, an ES module, no longer needs require(esm) at start-up), an ES
+// module wrapper over that same bundle, so `import` and `require` share one copy of every
+// class (no dual-package hazard), and the type declarations from tsc.
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { buildSync } from 'esbuild';
 
 const require = createRequire(import.meta.url);
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+const dist = new URL('../dist/', import.meta.url);
+// Bundled into dist/index.js: small, and only ever used whole. Their licenses ship beside it.
+const bundled = ['p-limit', 'yocto-queue'];
+const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+buildSync({
+	entryPoints: [new URL('../lib/index.ts', import.meta.url).pathname],
+	outfile: new URL('index.js', dist).pathname,
+	bundle: true,
+	platform: 'node',
+	format: 'cjs',
+	target: `node${packageJson.engines.node.replace(/^>=/, '')}`,
+	external: Object.keys(packageJson.dependencies),
+	logLevel: 'warning',
+});
+
+const notices = bundled.map((name) => `${name} (bundled in index.js)\n\n${readFileSync(new URL(`../node_modules/${name}/license`, import.meta.url), 'utf8').trim()}\n`);
+writeFileSync(new URL('THIRD-PARTY-LICENSES.txt', dist), notices.join('\n---\n\n'));
 
 const names = Object.keys(require('../dist/index.js')).filter((name) => name !== '__esModule' && name !== 'default');
 const wrapper = [
@@ -16,6 +37,6 @@ const wrapper = [
 	'export default flowcat;',
 	'',
 ].join('\n');
-writeFileSync(new URL('../dist/index.mjs', import.meta.url), wrapper);
-writeFileSync(new URL('../dist/index.d.mts', import.meta.url), "export * from './index.js';\nexport * as default from './index.js';\n");
+writeFileSync(new URL('index.mjs', dist), wrapper);
+writeFileSync(new URL('index.d.mts', dist), "export * from './index.js';\nexport * as default from './index.js';\n");
 console.log(`built dist/ (${names.length} exports: ${names.join(', ')})`);

@@ -28,7 +28,7 @@ const { PassThrough } = require('node:stream');
 const out = new PassThrough();
 const chunks = [];
 out.on('data', (chunk) => chunks.push(chunk));
-runner.concat(out, [new Flow([(text) => text + ' ok']).input('cjs'), new Task([]).input('.')]).then((summary) => {
+runner.concat(out, [new Flow([(text) => text + ' ok']).input('cjs'), new Task([]).input('.')], { cache: { dir: 'cache' } }).then((summary) => {
 	console.log(JSON.stringify({ text: Buffer.concat(chunks).toString(), summary, same: concat === runner.concat }));
 });
 `;
@@ -57,9 +57,12 @@ test('The packed tarball installs in another project and works from ESM and Comm
 	const esm = JSON.parse((await run(process.execPath, ['esm.mjs'], { cwd: project })).stdout);
 	assert.deepEqual(esm, { text: 'ESM!', summary: { flows: 2, hits: 0, misses: 0, bytes: 4 }, sameClass: true, runner: true, file: 'function', default: true });
 
+	// Twice: the second run is served by the cache, whose keys include the package's version.
 	await writeFile(path.join(project, 'cjs.cjs'), cjsConsumer);
 	const cjs = JSON.parse((await run(process.execPath, ['cjs.cjs'], { cwd: project })).stdout);
-	assert.deepEqual(cjs, { text: 'cjs ok.', summary: { flows: 2, hits: 0, misses: 0, bytes: 7 }, same: true });
+	assert.deepEqual(cjs, { text: 'cjs ok.', summary: { flows: 2, hits: 0, misses: 2, bytes: 7 }, same: true });
+	const again = JSON.parse((await run(process.execPath, ['cjs.cjs'], { cwd: project })).stdout);
+	assert.deepEqual(again, { text: 'cjs ok.', summary: { flows: 2, hits: 2, misses: 0, bytes: 7 }, same: true });
 
 	await writeFile(path.join(project, 'typed.mts'), `import { Flow, concat } from 'flowcat';\n${typedUse}`);
 	await writeFile(path.join(project, 'typed.cts'), `import flowcat = require('flowcat');\nconst { Flow, concat } = flowcat;\n${typedUse.replace("import type { ConcatOptions, Summary, Writer } from 'flowcat';", "type ConcatOptions = flowcat.ConcatOptions; type Summary = flowcat.Summary; type Writer = flowcat.Writer;")}`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { inputError } from '../errors';
 import type { Flow } from '../flow';
@@ -7,6 +7,7 @@ import { flowInput } from '../flow';
 import type { Input } from '../input';
 import { readSmallFile } from '../read-small-file';
 import type { StepSpec } from '../steps';
+import { flowcatVersion } from '../version';
 
 export type CacheMethod = 'stat' | 'md5' | 'sha1' | 'sha256' | 'sha512';
 export const cacheMethods: readonly CacheMethod[] = ['stat', 'md5', 'sha1', 'sha256', 'sha512'];
@@ -36,6 +37,7 @@ export interface CacheIdentity {
 export async function identifyFlow(flow: Flow, method: CacheMethod, label: () => string): Promise<CacheIdentity | undefined> {
 	const input = flow[flowInput];
 	const flowKey = flow.key ?? digestSteps(flow.steps);
+	// A new flowcat may change what steps produce (a fix in a step kind): results are not shared across versions.
 	const id = (...parts: unknown[]) => sha256(JSON.stringify([keyFormat, flowcatVersion(), flowKey, ...parts]));
 	const digestMethod = method === 'stat' ? 'sha256' : method;
 
@@ -83,14 +85,6 @@ function digest(algorithm: string, buffer: Buffer): string {
 
 export function sha256(text: string | Buffer): string {
 	return createHash('sha256').update(text).digest('hex');
-}
-
-let version: string | undefined;
-
-// A new flowcat may change what steps produce (a fix in a step kind): results are not shared across versions.
-function flowcatVersion(): string {
-	version ??= (JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
-	return version;
 }
 
 // The default key: the steps' source text. Options a step closes over are not in it;
