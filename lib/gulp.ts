@@ -31,6 +31,11 @@ export interface ConcatFlowsOptions {
 }
 
 const pluginName = 'flowcat';
+// Files start in batches: handling each one as it arrives, in between vinyl-fs's reads, took
+// about twice the main-thread time of handling 64 in a row (1,000 cached files: 90 ms more).
+// A file waits at most `batchWaitMs` for the rest of its batch, so a slow upstream loses little.
+const batchFiles = 64;
+const batchWaitMs = 20;
 
 // A gulp plugin: one flow per incoming vinyl file, run in parallel; once the input ends, one
 // file named `fileName` with every flow's output in arrival order. Emits `hit` and `miss`.
@@ -48,7 +53,19 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	let hits = 0;
 	let misses = 0;
 
-	// Flows start as files arrive, so they overlap with reading the rest.
+	let waiting: File[] = [];
+	let batchTimer: NodeJS.Timeout | undefined;
+	// Flows start as files arrive (a batch at a time), so they overlap with reading the rest.
+	const startWaiting = () => {
+		clearTimeout(batchTimer);
+		batchTimer = undefined;
+		const batch = waiting;
+		waiting = [];
+		for (const file of batch) {
+			addFile(file);
+		}
+	};
+
 	const addFile = (file: File) => {
 		if (run) {
 			if (separator !== '') {
@@ -86,14 +103,34 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 				return;
 			}
 
+			waiting.push(file);
+			if (waiting.length < batchFiles) {
+				batchTimer ??= setTimeout(() => {
+					try {
+						startWaiting();
+					} catch (error) {
+						stream.destroy(toPluginError(error));
+					}
+				}, batchWaitMs);
+				callback();
+				return;
+			}
+
 			try {
-				addFile(file);
+				startWaiting();
 				callback();
 			} catch (error) {
 				callback(toPluginError(error));
 			}
 		},
 		flush(callback) {
+			try {
+				startWaiting();
+			} catch (error) {
+				callback(toPluginError(error));
+				return;
+			}
+
 			if (!run) {
 				callback();
 				return;
@@ -114,6 +151,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 			});
 		},
 		destroy(error, callback) {
+			clearTimeout(batchTimer);
 			// Destroyed before the end (an error upstream, an error of ours): stop what runs.
 			if (run && !finishing) {
 				run.abort(error ?? new AbortError('The flowcat stream was destroyed'));

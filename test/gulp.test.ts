@@ -74,6 +74,38 @@ test('The output file takes cwd and base from the first file, and the default se
 	assert.equal(file.contents!.toString(), 'a\nb');
 });
 
+// The input ends only once the steps have run for `started` of its files: flows must start
+// while it is still open, whether a batch fills (many files) or waits (a slow source).
+for (const [files, started] of [[2, 1], [200, 100]] as const) {
+	test(`Flows start before the input ends (${files} files, a slow source)`, { timeout: 10_000 }, async () => {
+		let ran = 0;
+		let onStarted!: () => void;
+		const enoughStarted = new Promise<void>((resolve) => {
+			onStarted = resolve;
+		});
+		const plugin = concatFlows('out.txt', {
+			steps: [(text: string) => {
+				ran += 1;
+				if (ran === started) {
+					onStarted();
+				}
+
+				return text.toUpperCase();
+			}],
+			log: false,
+		});
+		const output = new Promise<File>((resolve) => plugin.once('data', resolve));
+		const names = Array.from({ length: files }, (_, index) => `f${index}`);
+		for (const name of names) {
+			plugin.write(new File({ cwd: '/w', base: '/w', path: `/w/${name}.txt`, contents: Buffer.from(name) }));
+		}
+
+		await enoughStarted;
+		plugin.end();
+		assert.equal((await output).contents!.toString(), names.join('\n').toUpperCase());
+	});
+}
+
 test('No input file gives no output file, and null files are skipped', async () => {
 	const pushed: File[] = [];
 	const empty = concatFlows('none.js', { log: false });
