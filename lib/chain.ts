@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type File from 'vinyl';
 import { chunkBytes } from './buffered-file';
+import { isThenable } from './check';
 import { ChildProcessStream, isChildProcess } from './child-process';
 import { onAbort } from './abort-listeners';
 import { AbortError, describeValue, FlowcatError, inputError, toError } from './errors';
@@ -368,10 +369,6 @@ function callCallbackStep(spec: StepSpec, input: string): Promise<unknown> {
 			}
 		});
 	});
-}
-
-function isThenable(value: unknown): value is Promise<unknown> {
-	return typeof (value as Promise<unknown> | null)?.then === 'function';
 }
 
 function isStreamLike(value: unknown): value is NodeJS.ReadWriteStream {

@@ -10,3 +10,7 @@ export function checkCount(name: string, value: unknown, minimum = 1): asserts v
 		throw invalidRange(name, `a whole number from ${minimum} up`, value);
 	}
 }
+
+export function isThenable(value: unknown): value is Promise<unknown> {
+	return typeof (value as Promise<unknown> | null)?.then === 'function';
+}

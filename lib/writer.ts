@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { isThenable } from './check';
 import { FlowcatError, isAbortError, toError } from './errors';
 import type { OutputGate } from './output-gate';
 
@@ -22,11 +23,13 @@ export class WriterRunner {
 		this.gate = gate;
 	}
 
-	async run(writer: Writer, position: number): Promise<void> {
+	/** Runs a writer; returns a promise only when it has to be waited for (most write at once). */
+	run(writer: Writer, position: number): Promise<void> | undefined {
 		const out = this.takeOut();
+		let returned: unknown;
 		try {
 			if (writer.length === 2) {
-				await new Promise<void>((resolve, reject) => {
+				return this.settle(writer, position, out, new Promise<void>((resolve, reject) => {
 					void writer(out, (error) => {
 						if (error) {
 							reject(error);
@@ -34,11 +37,25 @@ export class WriterRunner {
 							resolve();
 						}
 					});
-				});
-			} else {
-				await writer(out, () => undefined);
+				}));
 			}
 
+			returned = writer(out, () => undefined);
+		} catch (cause) {
+			throw this.failure(writer, position, out, cause);
+		}
+
+		// A synchronous writer whose writes all reached the gate at once is done.
+		if (!isThenable(returned) && !out.errored && !out.writableEnded && out.writableLength === 0) {
+			return undefined;
+		}
+
+		return this.settle(writer, position, out, returned);
+	}
+
+	private async settle(writer: Writer, position: number, out: Writable, returned: unknown): Promise<void> {
+		try {
+			await returned;
 			if (out.errored) {
 				throw out.errored;
 			}
@@ -54,16 +71,20 @@ export class WriterRunner {
 				});
 			}
 		} catch (cause) {
-			this.out = undefined;
-			out.destroy();
-			if (isAbortError(cause) || cause instanceof FlowcatError) {
-				throw cause;
-			}
-
-			const error = toError(cause);
-			const name = writer.name ? ` "${writer.name}"` : '';
-			throw new FlowcatError(`Writer${name} (item ${position}) failed: ${error.message}`, { code: 'FLOWCAT_WRITER_FAILED', cause: error });
+			throw this.failure(writer, position, out, cause);
 		}
+	}
+
+	private failure(writer: Writer, position: number, out: Writable, cause: unknown): Error {
+		this.out = undefined;
+		out.destroy();
+		if (isAbortError(cause) || cause instanceof FlowcatError) {
+			return cause as Error;
+		}
+
+		const error = toError(cause);
+		const name = writer.name ? ` "${writer.name}"` : '';
+		return new FlowcatError(`Writer${name} (item ${position}) failed: ${error.message}`, { code: 'FLOWCAT_WRITER_FAILED', cause: error });
 	}
 
 	private takeOut(): Writable {
