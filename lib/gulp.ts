@@ -6,7 +6,7 @@ import { AbortError, FlowcatError, invalidType, toError } from './errors';
 import { Flow } from './flow';
 import { Progress } from './progress';
 import type { RunItem } from './run';
-import type { Step } from './steps';
+import { describeSteps, type Step } from './steps';
 import type { Writer } from './writer';
 
 export interface ConcatFlowsOptions {
@@ -56,13 +56,30 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	let waiting: File[] = [];
 	let batchTimer: NodeJS.Timeout | undefined;
 	// Flows start as files arrive (a batch at a time), so they overlap with reading the rest.
-	const startWaiting = () => {
+	// Returns the error of a file whose flow could not be made (its steps function threw).
+	const startWaiting = (): Error | undefined => {
 		clearTimeout(batchTimer);
 		batchTimer = undefined;
 		const batch = waiting;
 		waiting = [];
-		for (const file of batch) {
-			addFile(file);
+		try {
+			for (const file of batch) {
+				addFile(file);
+			}
+		} catch (error) {
+			return toPluginError(error);
+		}
+
+		return undefined;
+	};
+
+	// A steps function that throws or gives no valid steps fails the stream, naming the file.
+	const createFlow = (file: File): Flow => {
+		try {
+			return new Flow(typeof steps === 'function' ? steps(file) : steps, { key, name: file.relative }).input(file);
+		} catch (cause) {
+			const error = toError(cause);
+			throw new FlowcatError(`The steps function failed for ${file.relative}: ${error.message}`, { code: 'FLOWCAT_STEP_FAILED', path: file.relative, cause: error });
 		}
 	};
 
@@ -81,7 +98,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 			}
 		}
 
-		const flow = new Flow(typeof steps === 'function' ? steps(file) : steps, { key, name: file.relative }).input(file);
+		const flow = createFlow(file);
 		flow.on('hit', () => {
 			hits += 1;
 			stream.emit('hit', file);
@@ -106,28 +123,21 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 			waiting.push(file);
 			if (waiting.length < batchFiles) {
 				batchTimer ??= setTimeout(() => {
-					try {
-						startWaiting();
-					} catch (error) {
-						stream.destroy(toPluginError(error));
+					const error = startWaiting();
+					if (error) {
+						stream.destroy(error);
 					}
 				}, batchWaitMs);
 				callback();
 				return;
 			}
 
-			try {
-				startWaiting();
-				callback();
-			} catch (error) {
-				callback(toPluginError(error));
-			}
+			callback(startWaiting());
 		},
 		flush(callback) {
-			try {
-				startWaiting();
-			} catch (error) {
-				callback(toPluginError(error));
+			const error = startWaiting();
+			if (error) {
+				callback(error);
 				return;
 			}
 
@@ -178,6 +188,10 @@ function checkOptions(options: ConcatFlowsOptions): ConcatFlowsOptions {
 	const { steps, header, separator, footer } = options;
 	if (steps !== undefined && !Array.isArray(steps) && typeof steps !== 'function') {
 		throw invalidType('steps', 'an array of steps or a function of the file returning one', steps);
+	}
+
+	if (Array.isArray(steps)) {
+		describeSteps(steps);
 	}
 
 	for (const [name, value] of Object.entries({ header, footer })) {

@@ -313,6 +313,27 @@ test('Bad plugin options throw at once', () => {
 	assert.throws(() => concatFlows('a.js', { steps: 'terser' as never }), { name: 'TypeError', message: /^Expected `steps` to be an array of steps or a function/ });
 	assert.throws(() => concatFlows('a.js', { separator: 1 as never }), { name: 'TypeError' });
 	assert.throws(() => concatFlows('a.js', { header: 2 as never }), { name: 'TypeError', message: /^Expected `header` to be a string or a writer function/ });
+	assert.throws(() => concatFlows('a.js', { steps: [(text: string) => text, 'terser' as never] }), { name: 'TypeError', message: /^Expected `steps\[1\]` to be a function/ });
+});
+
+test('A steps function that throws, or gives a bad step, fails the stream naming the file', async () => {
+	const cases = [
+		[() => {
+			throw new Error('no config for this file');
+		}, /^flowcat: The steps function failed for b\.js: no config for this file$/],
+		[() => [42], /^flowcat: The steps function failed for b\.js: Expected `steps\[0\]` to be a function/],
+	] as const;
+	for (const [failing, message] of cases) {
+		const plugin = concatFlows('out.js', { steps: (file) => (file.relative === 'b.js' ? failing() as never : []), log: false });
+		const failed = new Promise<Error>((resolve) => plugin.once('error', resolve));
+		plugin.write(new File({ cwd: '/w', base: '/w', path: '/w/a.js', contents: Buffer.from('a') }));
+		plugin.write(new File({ cwd: '/w', base: '/w', path: '/w/b.js', contents: Buffer.from('b') }));
+		plugin.end();
+		const error = await failed as FlowcatError;
+		assert.match(error.message, message);
+		assert.equal(error.path, 'b.js');
+		assert.ok(error.cause instanceof Error);
+	}
 });
 
 test('npx gulp builds the example bundle from a fresh folder, and the second run is all hits', { timeout: 120_000 }, async (t) => {
