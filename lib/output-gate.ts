@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { chunkBytes } from './buffered-file';
 import { FlowcatError, toError } from './errors';
@@ -10,12 +11,15 @@ const corkBelowBytes = 64 * 1024;
 export class OutputGate {
 	bytes = 0;
 	readonly output: NodeJS.WritableStream;
+	/** A file stream lets go of a chunk once it is written, so its buffer may be reused then. */
+	readonly releasesChunks: boolean;
 	private corkedBytes = 0;
 	private readonly controller: AbortController;
 	private readonly onError: (error: unknown) => void;
 
 	constructor(output: NodeJS.WritableStream, controller: AbortController) {
 		this.output = output;
+		this.releasesChunks = output instanceof WriteStream;
 		this.controller = controller;
 		this.onError = (cause: unknown) => {
 			const error = toError(cause);
@@ -29,7 +33,7 @@ export class OutputGate {
 	 * Writes a chunk; returns a promise only when the output is full, to wait for `drain`
 	 * (a separator between thousands of files is a write each). Throws when the run is over.
 	 */
-	write(chunk: Buffer): Promise<void> | undefined {
+	write(chunk: Buffer, onWritten?: () => void): Promise<void> | undefined {
 		const { signal } = this.controller;
 		signal.throwIfAborted();
 		if (isClosed(this.output)) {
@@ -43,7 +47,7 @@ export class OutputGate {
 			output.cork();
 		}
 
-		const hasRoom = output.write(chunk);
+		const hasRoom = output.write(chunk, onWritten);
 		this.bytes += chunk.length;
 		this.corkedBytes += chunk.length;
 		if (hasRoom && this.corkedBytes < chunkBytes) {

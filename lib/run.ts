@@ -4,7 +4,7 @@ import { unlink } from 'node:fs/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { onAbort } from './abort-listeners';
 import { chunkBytes } from './buffered-file';
-import { copyFile } from './copy-file';
+import { ChunkPool, copyFile } from './copy-file';
 import { CacheSession } from './cache/session';
 import type { ChainResult } from './chain';
 import { AbortError, FlowcatError, inputError, isAbortError } from './errors';
@@ -57,6 +57,7 @@ export class Run {
 	private readonly cache?: CacheSession;
 	private readonly hooks: RunHooks;
 	private readonly waiting = new Map<number, () => void>();
+	private readonly chunkPool = new ChunkPool();
 	private readonly onUserAbort: () => void;
 	private settled = 0;
 	private firstError?: unknown;
@@ -298,7 +299,8 @@ export class Run {
 
 	private async writeFile(spooled: Spooled & { type: 'file' }, label: () => string): Promise<void> {
 		try {
-			await copyFile(spooled.path, spooled.start ?? 0, spooled.bytes, (chunk) => this.gate.write(chunk));
+			const pool = this.gate.releasesChunks ? this.chunkPool : undefined;
+			await copyFile(spooled.path, spooled.start ?? 0, spooled.bytes, (chunk, onWritten) => this.gate.write(chunk, onWritten), pool);
 		} catch (error) {
 			if (error instanceof FlowcatError || isAbortError(error) || this.controller.signal.aborted) {
 				throw error;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -304,6 +305,27 @@ test('concatToFile writes the whole output, or leaves the earlier file untouched
 	assert.equal(await readFile(target, 'utf8'), 'one+TWO');
 	await assert.rejects(concatToFile(target, [new Flow([])], { signal: AbortSignal.abort() }), { name: 'AbortError' });
 	assert.deepEqual(await listDir(dir), ['bundle.js']);
+});
+
+test('Large files go to a file output byte for byte, in several reads each', { timeout: 60_000 }, async (t) => {
+	const dir = await createTempDir(t);
+	// Sizes around the 4 MiB read: whole reads, a short last read, one byte over; random bytes,
+	// so a read buffer reused before its bytes were written would show.
+	const sizes = [9 * 1024 ** 2, 4 * 1024 ** 2 + 1, 3, 6 * 1024 ** 2 - 7, 13 * 1024 ** 2];
+	const inputs = await Promise.all(sizes.map(async (size, index) => {
+		const filePath = path.join(dir, `in-${index}.bin`);
+		const bytes = randomBytes(size);
+		await writeFile(filePath, bytes);
+		return { filePath, bytes };
+	}));
+	const target = path.join(dir, 'out.bin');
+	const items = inputs.flatMap(({ filePath }, index) => [(out: Writable) => {
+		out.write(`<${index}>`);
+	}, new Flow([]).inputFile(filePath)]);
+	const summary = await concatToFile(target, items);
+	const expected = Buffer.concat(inputs.flatMap(({ bytes }, index) => [Buffer.from(`<${index}>`), bytes]));
+	assert.equal(summary.bytes, expected.length);
+	assert.ok((await readFile(target)).equals(expected));
 });
 
 test('With early: true each item is written as soon as it and those before it are done', async () => {
