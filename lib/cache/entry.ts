@@ -1,4 +1,4 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, hash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync, utimesSync } from 'node:fs';
 import { link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -110,14 +110,14 @@ async function checkEntry(filePath: string, fd: number, budget: MemoryBudget): P
 		return damaged(filePath, 'bad trailer');
 	}
 
-	const hash = createHash('sha256');
+	const digest = createHash('sha256');
 	const buffer = Buffer.allocUnsafe(chunkBytes);
 	for (let offset = 0; offset < trailer.size; offset += chunkBytes) {
 		const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(chunkBytes, trailer.size - offset), offset);
-		hash.update(buffer.subarray(0, bytesRead));
+		digest.update(buffer.subarray(0, bytesRead));
 	}
 
-	if (hash.digest('hex') !== trailer.sha256) {
+	if (digest.digest('hex') !== trailer.sha256) {
 		return damaged(filePath, 'digest mismatch');
 	}
 
@@ -138,7 +138,7 @@ export function checkSmallEntry(bytes: Buffer): CheckedEntry | string {
 	}
 
 	const result = bytes.subarray(0, trailer.size);
-	if (createHash('sha256').update(result).digest('hex') !== trailer.sha256) {
+	if (hash('sha256', result, 'hex') !== trailer.sha256) {
 		return 'digest mismatch';
 	}
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { inputError } from '../errors';
@@ -79,12 +79,13 @@ export async function identifyFlow(flow: Flow, method: CacheMethod, label: () =>
 	}
 }
 
+// crypto.hash, one call with no Hash object: the cheapest way to hash the small inputs of each flow.
 function digest(algorithm: string, buffer: Buffer): string {
-	return `${algorithm}:${createHash(algorithm).update(buffer).digest('hex')}`;
+	return `${algorithm}:${hash(algorithm, buffer, 'hex')}`;
 }
 
 export function sha256(text: string | Buffer): string {
-	return createHash('sha256').update(text).digest('hex');
+	return hash('sha256', text, 'hex');
 }
 
 // The default key: the steps' source text. Options a step closes over are not in it;
