@@ -3,20 +3,20 @@
 // module wrapper over that same bundle, so `import` and `require` share one copy of every
 // class (no dual-package hazard), and the type declarations from tsc.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { buildSync } from 'esbuild';
 
 const require = createRequire(import.meta.url);
 const dist = new URL('../dist/', import.meta.url);
-// Bundled into dist/index.js: small, and only ever used whole. Their licenses ship beside it.
-const bundled = ['p-limit', 'yocto-queue'];
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-buildSync({
-	entryPoints: [new URL('../lib/index.ts', import.meta.url).pathname],
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', new URL('../tsconfig.build.json', import.meta.url).pathname], { stdio: 'inherit' });
+// Dependencies stay external; what lib/ imports from devDependencies (p-limit) is bundled.
+const { metafile } = buildSync({
+	absWorkingDir: new URL('..', import.meta.url).pathname,
+	entryPoints: ['lib/index.ts'],
 	outfile: new URL('index.js', dist).pathname,
 	bundle: true,
 	platform: 'node',
@@ -24,9 +24,23 @@ buildSync({
 	target: `node${packageJson.engines.node.replace(/^>=/, '')}`,
 	external: Object.keys(packageJson.dependencies),
 	logLevel: 'warning',
+	metafile: true,
 });
 
-const notices = bundled.map((name) => `${name} (bundled in index.js)\n\n${readFileSync(new URL(`../node_modules/${name}/license`, import.meta.url), 'utf8').trim()}\n`);
+// Every package bundled into index.js ships its license beside it.
+const bundled = new Set(Object.keys(metafile.inputs).filter((input) => input.startsWith('node_modules/')).map((input) => {
+	const parts = input.split('/');
+	return parts.slice(1, parts[1].startsWith('@') ? 3 : 2).join('/');
+}));
+const notices = [...bundled].sort().map((name) => {
+	const folder = new URL(`../node_modules/${name}/`, import.meta.url);
+	const license = readdirSync(folder).find((file) => /^licen[cs]e/i.test(file));
+	if (!license) {
+		throw new Error(`${name} is bundled into dist/index.js but has no license file`);
+	}
+
+	return `${name} (bundled in index.js)\n\n${readFileSync(new URL(license, folder), 'utf8').trim()}\n`;
+});
 writeFileSync(new URL('THIRD-PARTY-LICENSES.txt', dist), notices.join('\n---\n\n'));
 
 const names = Object.keys(require('../dist/index.js')).filter((name) => name !== '__esModule' && name !== 'default');
