@@ -125,6 +125,34 @@ test('A failing flow writes nothing, rejects naming the file and step, and stops
 	assert.deepEqual((await listDir(dir)).sort(), ['bad.js', 'pid']);
 });
 
+test('Writers into a slow output keep their order; one may end its stream, another break it', async () => {
+	// An output that takes its time: a writer's writes queue up behind it.
+	const chunks: string[] = [];
+	const slow = new Writable({
+		highWaterMark: 4,
+		write(chunk: Buffer, _encoding, callback) {
+			chunks.push(chunk.toString());
+			setTimeout(callback, 1);
+		},
+	});
+	const many = (out: Writable) => {
+		for (let index = 0; index < 20; index += 1) {
+			out.write(`${index},`);
+		}
+	};
+	await concat(slow, [many, new Flow([]).input('flow;'), (out) => {
+		out.end('ended;');
+	}, (out) => {
+		out.write('after');
+	}]);
+	assert.equal(chunks.join(''), `${Array.from({ length: 20 }, (_, index) => `${index},`).join('')}flow;ended;after`);
+	assert.equal(slow.writableFinished, true, 'the run ends its output once, at the end');
+
+	await assert.rejects(concat(createCollector(), [function breaks(out) {
+		out.destroy(new Error('broken on purpose'));
+	}]), { code: 'FLOWCAT_WRITER_FAILED', message: 'Writer "breaks" (item 1) failed: broken on purpose' });
+});
+
 test('A writer that fails stops the output there: nothing after it is written', async () => {
 	const output = createCollector();
 	const tail = new Flow([]).input('never');
