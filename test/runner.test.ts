@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Transform, Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { AbortError, concat, concatToFile, Flow, FlowcatError, runner, type Writer } from '../lib/index';
 import { createCollector, createTempDir, deferred, delay, fixture, isRunning, listDir, openFileDescriptors } from './helpers';
@@ -140,7 +140,9 @@ test('Writers into a slow output keep their order; one may end its stream, anoth
 			out.write(`${index},`);
 		}
 	};
-	await concat(slow, [many, new Flow([]).input('flow;'), (out) => {
+	// A flow whose output is held in memory as several chunks.
+	const chunked = new Flow([() => new PassThrough()]).input(Readable.from([Buffer.from('fl'), Buffer.from('ow'), Buffer.from(';')]));
+	await concat(slow, [many, chunked, (out) => {
 		out.end('ended;');
 	}, (out) => {
 		out.write('after');
