@@ -8,7 +8,7 @@ import { ChunkPool, copyFile } from './copy-file';
 import { CacheSession } from './cache/session';
 import type { ChainResult } from './chain';
 import { AbortError, FlowcatError, inputError, isAbortError } from './errors';
-import { executeFlow, Flow } from './flow';
+import { executeFlow, Flow, flowInput } from './flow';
 import type { ResolvedConcatOptions } from './options';
 import { OutputGate } from './output-gate';
 import { readSmallFile } from './read-small-file';
@@ -179,10 +179,10 @@ export class Run {
 			flow.emit('miss', { path: flow.path });
 		}
 
-		// A file that goes through no step needs no copy: a small one is read now, a large one
-		// when its turn comes in the output phase.
-		if (!this.cache && flow.steps.length === 0 && flow.inputKind === 'file') {
-			this.setResult(index, await this.readInputFile(flow.path!, label));
+		// A flow with no steps needs no chain: its input is its output.
+		const unchanged = !this.cache && flow.steps.length === 0 ? await this.takeUnchanged(flow, label) : undefined;
+		if (unchanged) {
+			this.setResult(index, unchanged);
 			return;
 		}
 
@@ -204,6 +204,22 @@ export class Run {
 
 		await store?.commit(result);
 		this.setResult(index, { ...spool.result(), sourceMap: result.sourceMap });
+	}
+
+	// The input of a flow with no steps as its result: bytes in memory are held as they are
+	// (while the memory budget allows), a file is read now when small, else when its turn comes
+	// in the output phase. A stream, or bytes past the budget, go through the chain instead.
+	private async takeUnchanged(flow: Flow, label: () => string): Promise<Spooled | undefined> {
+		const input = flow[flowInput];
+		if (input.type === 'stream' || (input.type === 'buffer' && !this.budget.take(input.buffer.length))) {
+			return undefined;
+		}
+
+		const started = performance.now();
+		flow.emit('exec');
+		const result = input.type === 'file' ? await this.readInputFile(input.path, label) : { ...this.budget.hold([input.buffer], input.buffer.length), sourceMap: input.sourceMap };
+		flow.emit('done', { path: flow.path, durationMs: performance.now() - started });
+		return result;
 	}
 
 	private async readInputFile(filePath: string, label: () => string): Promise<Spooled> {

@@ -64,6 +64,25 @@ test('Writers of every shape run in list order: sync, promise, callback and no-a
 	assert.deepEqual(calls, ['no-argument']);
 });
 
+test('In a run every flow emits exec, then done, a flow with no steps too', async (t) => {
+	const dir = await createTempDir(t);
+	const filePath = path.join(dir, 'plain.txt');
+	await writeFile(filePath, 'file;');
+	const flows = [new Flow([]).input('bytes;'), new Flow([]).inputFile(filePath), new Flow([(text: string) => text]).input('step;')];
+	const events: string[] = [];
+	for (const [index, flow] of flows.entries()) {
+		flow.on('exec', () => events.push(`exec ${index}`));
+		flow.on('done', () => events.push(`done ${index}`));
+	}
+
+	const output = createCollector();
+	await concat(output, flows);
+	assert.equal(output.text(), 'bytes;file;step;');
+	for (const index of [0, 1, 2]) {
+		assert.ok(events.indexOf(`exec ${index}`) >= 0 && events.indexOf(`exec ${index}`) < events.indexOf(`done ${index}`), events.join(', '));
+	}
+});
+
 test('At most `limit` flows run at once, and the limit is reached', async () => {
 	let running = 0;
 	let highest = 0;
