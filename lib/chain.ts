@@ -93,9 +93,11 @@ class ChainRun {
 		this.throwIfAborted();
 		if (spec.shape !== 'factory') {
 			const current = await this.toBuffer(state);
-			const output = await this.callFunction(spec, current.buffer.toString('utf8'));
-			// A function rewrites the text, so a source map it did not see no longer holds.
-			return { type: 'buffer', buffer: output, file: current.file };
+			const output = await this.callFunction(spec, current.buffer);
+			// A function rewrites the text, so a source map it did not see no longer holds,
+			// unless it gave its text back unchanged.
+			const unchanged = output === current.buffer;
+			return { type: 'buffer', buffer: output, file: current.file, sourceMap: unchanged ? current.sourceMap : undefined };
 		}
 
 		let value: unknown;
@@ -159,6 +161,10 @@ class ChainRun {
 	}
 
 	async stopChildren(): Promise<void> {
+		if (this.children.length === 0 && this.childStreams.length === 0) {
+			return;
+		}
+
 		// A child whose stream never joined a pipeline (the flow failed first) is stopped through
 		// its stream, which then closes quietly instead of erroring with nobody listening.
 		await Promise.all(this.childStreams.filter((stream) => !stream.destroyed).map(async (stream) => {
@@ -273,14 +279,17 @@ class ChainRun {
 		}
 	}
 
-	private async callFunction(spec: StepSpec, input: string): Promise<Buffer> {
+	// Calls a function step with the text of `input`; text given back unchanged keeps the
+	// bytes it came from, with no encoding (a step that leaves most files alone costs less).
+	private async callFunction(spec: StepSpec, input: Buffer): Promise<Buffer> {
+		const text = input.toString('utf8');
 		let kind = spec.shape === 'callback' ? 'callback function' : 'sync function';
 		let output: unknown;
 		try {
 			if (spec.shape === 'callback') {
-				output = await this.untilAborted(callCallbackStep(spec, input));
+				output = await this.untilAborted(callCallbackStep(spec, text));
 			} else {
-				output = (spec.run as FunctionStep)(input);
+				output = (spec.run as FunctionStep)(text);
 				if (isThenable(output)) {
 					kind = 'promise function';
 					output = await this.untilAborted(output);
@@ -288,6 +297,10 @@ class ChainRun {
 			}
 		} catch (error) {
 			throw this.stepError(spec, kind, error);
+		}
+
+		if (output === text) {
+			return input;
 		}
 
 		if (typeof output === 'string') {
@@ -311,7 +324,13 @@ class ChainRun {
 			}
 
 			const unregister = onAbort(signal, () => reject(new AbortError(signal.reason)));
-			promise.then(resolve, reject).finally(unregister);
+			promise.then((value) => {
+				unregister();
+				resolve(value);
+			}, (error: unknown) => {
+				unregister();
+				reject(error);
+			});
 		});
 	}
 

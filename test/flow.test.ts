@@ -122,6 +122,13 @@ test('A flow with no steps gives its input unchanged, bytes exact', async () => 
 	assert.deepEqual(await new Flow([]).input(bytes).run(), bytes);
 });
 
+test('A function step that returns its text unchanged leaves the bytes exact, even if not UTF-8', async () => {
+	const bytes = Buffer.from([0x61, 0xff, 0xc3, 0x0a]);
+	assert.deepEqual(await new Flow([(text: string) => text, async (text: string) => text]).input(bytes).run(), bytes);
+	// Text that changes is UTF-8 from then on.
+	assert.deepEqual(await new Flow([(text: string) => `${text}!`]).input(bytes).run(), Buffer.from('a\ufffd\ufffd\n!'));
+});
+
 test('A run of streams is piped without buffering: the first chunk comes out before the input ends', async () => {
 	const input = new PassThrough();
 	const output = createCollector();

@@ -267,6 +267,25 @@ test('Source maps from gulp-sourcemaps map every line back to its file, around h
 	}
 });
 
+test('A function step that gives its text back unchanged keeps the map; one that rewrites it drops it', async (t) => {
+	const dir = await createTempDir(t);
+	await writeSources(dir, {
+		'src/one.js': 'var first = 1;\nvar second = 2;\n',
+		'src/two.js': '// two\nfunction three() {\n  return 3;\n}\n',
+	});
+	const steps = (file: File) => [file.basename === 'one.js' ? (text: string) => text : (text: string) => text.replace('three', 'THREE')];
+	const output = await bundleWithSourceMaps(vfs.src('src/*.js', { cwd: dir }), concatFlows('bundle.js', { steps, log: false }));
+	const text = output.contents!.toString();
+	const consumer = await new SourceMapConsumer(output.sourceMap);
+	try {
+		const kept = consumer.originalPositionFor(positionOf(text, 'var second'));
+		assert.deepEqual([kept.source, kept.line], ['one.js', 2]);
+		assert.equal(consumer.originalPositionFor(positionOf(text, 'return 3')).source, null);
+	} finally {
+		consumer.destroy();
+	}
+});
+
 test('Source maps survive wrap() and a minifier plugin step (the example packager\'s steps)', async (t) => {
 	const dir = await createTempDir(t);
 	await cp(path.join(root, 'examples/app'), path.join(dir, 'app'), { recursive: true });
