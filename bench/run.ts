@@ -315,27 +315,20 @@ async function remoteCache(s1: { files: string[]; reference: Buffer }): Promise<
 }
 
 function scaling(startupMs: number): Series[] {
-	const counts = quick ? [100, 1000, 3000] : [100, 1000, 10_000];
-	const byFiles: Result[] = [];
-	for (const count of counts) {
-		const files = writeSmallFiles(path.join(work, `s5/files-${count}`), count, 3);
+	// The runner over freshly written files (removed afterwards), in `mode`, files joined by `separator`.
+	const measureRunner = (name: string, files: string[], mode: string, separator: string): Result => {
 		const src = path.dirname(files[0]);
-		const output = path.join(work, 's5', `out-${count}.js`);
-		const [result] = measure(`scaling ${count}`, [{ name: `${count} files`, ...node('runner.cjs', 'sleep5', src, output, '--separator'), output, compare: 'exact' }], joinFiles(files, '\n'));
-		byFiles.push(result);
+		const output = path.join(work, 's5', `${path.basename(src)}.out`);
+		const flags = separator === '' ? [] : ['--separator'];
+		const [result] = measure(`scaling ${name}`, [{ name, ...node('runner.cjs', mode, src, output, ...flags), output, compare: 'exact' }], joinFiles(files, separator));
 		rmSync(src, { recursive: true });
-	}
+		return result;
+	};
 
+	const counts = quick ? [100, 1000, 3000] : [100, 1000, 10_000];
+	const byFiles = counts.map((count) => measureRunner(`${count} files`, writeSmallFiles(path.join(work, `s5/files-${count}`), count, 3), 'sleep5', '\n'));
 	const sizes = quick ? [10, 100, 256] : [10, 100, 1000];
-	const bySize: Result[] = [];
-	for (const mebibytes of sizes) {
-		const files = writeLargeFiles(path.join(work, `s5/size-${mebibytes}`), mebibytes, 1);
-		const src = path.dirname(files[0]);
-		const output = path.join(work, 's5', `out-${mebibytes}.txt`);
-		const [result] = measure(`scaling ${mebibytes} MiB`, [{ name: `${mebibytes} MiB`, ...node('runner.cjs', 'stream', src, output), output, compare: 'exact' }], joinFiles(files, ''));
-		bySize.push(result);
-		rmSync(src, { recursive: true });
-	}
+	const bySize = sizes.map((mebibytes) => measureRunner(`${mebibytes} MiB`, writeLargeFiles(path.join(work, `s5/size-${mebibytes}`), mebibytes, 1), 'stream', ''));
 
 	const lines = [
 		'### 5. Scaling',
