@@ -41,7 +41,7 @@ type State =
 	| { type: 'files'; stages: Stage[] };
 
 // Runs one input through its steps into `sink`, resolving once `sink` has finished.
-export async function runChain(input: Input, specs: StepSpec[], sink: Writable, options: ChainOptions): Promise<ChainResult> {
+export async function runChain(input: Input, specs: readonly StepSpec[], sink: Writable, options: ChainOptions): Promise<ChainResult> {
 	const run = new ChainRun(options);
 	try {
 		let state = await run.start(input, specs[0]);

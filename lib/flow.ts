@@ -146,7 +146,7 @@ export class Flow extends EventEmitter {
 		const started = performance.now();
 		this.emit('exec');
 		try {
-			const result = await runChain(options.input ?? this.takeSource(), [...this.steps], sink, {
+			const result = await runChain(options.input ?? this.takeSource(), this.steps, sink, {
 				signal,
 				label: () => this.label(options.fallbackLabel),
 				fallbackPath: this.path ?? this.name ?? 'flow-input',
