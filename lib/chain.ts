@@ -7,10 +7,9 @@ import { chunkBytes } from './buffered-file';
 import { isThenable } from './check';
 import { ChildProcessStream, isChildProcess } from './child-process';
 import { onAbort } from './abort-listeners';
-import { AbortError, describeValue, FlowcatError, inputError, toError } from './errors';
+import { AbortError, describeValue, FlowcatError, inputError, outputError, toError } from './errors';
 import type { Input } from './input';
 import { readSmallFile } from './read-small-file';
-import { writeWhole, type Spool } from './spool';
 import { stepLabel, type CallbackStep, type FunctionStep, type StepSpec } from './steps';
 import { createStepFile, toNodeReadable, type SourceMap } from './vinyl';
 
@@ -25,7 +24,14 @@ export interface ChainOptions {
 export interface ChainResult {
 	/** The output's source map, when the input had one and every step kept it up to date. */
 	sourceMap?: SourceMap;
+	/** The whole output, when the sink was a function that was not needed (see ChainSink). */
+	buffer?: Buffer;
 }
+
+// Where the output goes: a stream, or a function that opens one only if the output is a
+// stream. An output that ends whole in memory is then handed back as `buffer`, with no stream
+// made for it (one per flow, thousands of flows).
+export type ChainSink = Writable | (() => Writable);
 
 interface Stage {
 	stream: NodeJS.ReadableStream | NodeJS.WritableStream;
@@ -41,17 +47,25 @@ type State =
 	| { type: 'files'; stages: Stage[] };
 
 // Runs one input through its steps into `sink`, resolving once `sink` has finished.
-export async function runChain(input: Input, specs: readonly StepSpec[], sink: Writable, options: ChainOptions): Promise<ChainResult> {
+// The common case (bytes in memory, function steps) awaits nothing but the steps themselves.
+export async function runChain(input: Input, specs: readonly StepSpec[], sink: ChainSink, options: ChainOptions): Promise<ChainResult> {
 	const run = new ChainRun(options);
 	try {
-		let state = await run.start(input, specs[0]);
+		let state: State = input.type === 'buffer' ? { type: 'buffer', buffer: input.buffer, file: input.file, sourceMap: input.sourceMap } : await run.start(input, specs[0]);
 		for (const spec of specs) {
 			state = await run.apply(state, spec);
 		}
 
-		return await run.deliver(state, sink);
+		if (state.type === 'buffer' && typeof sink === 'function') {
+			return { buffer: state.buffer, sourceMap: state.sourceMap };
+		}
+
+		return await run.deliver(state, typeof sink === 'function' ? sink() : sink);
 	} finally {
-		await run.stopChildren();
+		const stopping = run.stopChildren();
+		if (stopping) {
+			await stopping;
+		}
 	}
 }
 
@@ -68,11 +82,7 @@ class ChainRun {
 		return this.options.label();
 	}
 
-	async start(input: Input, firstStep: StepSpec | undefined): Promise<State> {
-		if (input.type === 'buffer') {
-			return { type: 'buffer', buffer: input.buffer, file: input.file, sourceMap: input.sourceMap };
-		}
-
+	async start(input: Exclude<Input, { type: 'buffer' }>, firstStep: StepSpec | undefined): Promise<State> {
 		if (input.type === 'stream') {
 			return { type: 'bytes', stages: [{ stream: input.stream }], file: input.file };
 		}
@@ -92,7 +102,7 @@ class ChainRun {
 	async apply(state: State, spec: StepSpec): Promise<State> {
 		this.throwIfAborted();
 		if (spec.shape !== 'factory') {
-			const current = await this.toBuffer(state);
+			const current = state.type === 'buffer' ? state : await this.toBuffer(state);
 			const output = await this.callFunction(spec, current.buffer);
 			// A function rewrites the text, so a source map it did not see no longer holds,
 			// unless it gave its text back unchanged.
@@ -149,22 +159,21 @@ class ChainRun {
 			return {};
 		}
 
-		const wholeSink = sink as Partial<Pick<Spool, typeof writeWhole>>;
-		if (wholeSink[writeWhole]) {
-			await wholeSink[writeWhole](state.buffer);
-		} else {
-			sink.end(state.buffer);
-			await finished(sink);
-		}
-
+		sink.end(state.buffer);
+		await finished(sink);
 		return { sourceMap: state.sourceMap };
 	}
 
-	async stopChildren(): Promise<void> {
+	// Returns nothing when there is nothing to stop, so most flows await nothing here.
+	stopChildren(): Promise<void> | undefined {
 		if (this.children.length === 0 && this.childStreams.length === 0) {
-			return;
+			return undefined;
 		}
 
+		return this.stopStarted();
+	}
+
+	private async stopStarted(): Promise<void> {
 		// A child whose stream never joined a pipeline (the flow failed first) is stopped through
 		// its stream, which then closes quietly instead of erroring with nobody listening.
 		await Promise.all(this.childStreams.filter((stream) => !stream.destroyed).map(async (stream) => {
@@ -358,12 +367,7 @@ class ChainRun {
 			return new AbortError(this.options.signal.reason);
 		}
 
-		if (!destination) {
-			return inputError(this.label, cause);
-		}
-
-		const error = toError(cause);
-		return new FlowcatError(`Could not write the output of ${this.label}: ${error.message}`, { code: 'FLOWCAT_OUTPUT_FAILED', path: this.label, cause: error });
+		return destination ? outputError(this.label, cause) : inputError(this.label, cause);
 	}
 }
 

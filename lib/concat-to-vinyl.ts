@@ -97,7 +97,10 @@ export class VinylRun {
 				callback();
 			},
 		});
-		this.run = new Run(output, { ...resolveConcatOptions(concatOptions), end: true }, { ...hooks, onFlowsDone, onItemWritten: buffer && sourceMap !== false ? onItemWritten : undefined });
+		// Bytes in memory are seen only once all are there: each result is written as soon as it
+		// and those before it are done (the `early` mode), leaving less to do after the last flow.
+		const resolved = resolveConcatOptions(concatOptions);
+		this.run = new Run(output, { ...resolved, end: true, early: resolved.early || buffer }, { ...hooks, onFlowsDone, onItemWritten: buffer && sourceMap !== false ? onItemWritten : undefined });
 	}
 
 	add(item: RunItem): void {

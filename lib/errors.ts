@@ -101,3 +101,8 @@ export function inputError(label: string, cause: unknown): FlowcatError {
 	const error = toError(cause);
 	return new FlowcatError(`Could not read the input of ${label}: ${error.message}`, { code: 'FLOWCAT_INPUT_FAILED', path: label, cause: error });
 }
+
+export function outputError(label: string, cause: unknown): FlowcatError {
+	const error = toError(cause);
+	return new FlowcatError(`Could not write the output of ${label}: ${error.message}`, { code: 'FLOWCAT_OUTPUT_FAILED', path: label, cause: error });
+}

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { runChain, type ChainResult } from './chain';
+import { runChain, type ChainResult, type ChainSink } from './chain';
 import { invalidType } from './errors';
 import { createFileInput, createInput, inputPath, type Input, type InputValue } from './input';
 import { describeSteps, type Step, type StepSpec } from './steps';
@@ -25,7 +25,8 @@ export const executeFlow = Symbol('flowcat.executeFlow');
 export const flowInput = Symbol('flowcat.flowInput');
 
 export interface ExecuteOptions {
-	fallbackLabel?: string;
+	/** How errors name the flow, when the runner knows it better (its place in the list). */
+	label?: () => string;
 	alwaysEmitError?: boolean;
 	/** The input as the runner already read it (for a digest), instead of reading it again. */
 	input?: Input;
@@ -115,8 +116,8 @@ export class Flow extends EventEmitter {
 	/** Runs the flow and resolves with its whole output (also sent to `.output()` if set). */
 	async run(options: FlowRunOptions = {}): Promise<Buffer> {
 		const collected = collectBuffer();
-		await this[executeFlow](collected.sink, options.signal ?? new AbortController().signal);
-		const buffer = collected.buffer();
+		const result = await this[executeFlow](() => collected.sink, options.signal ?? new AbortController().signal);
+		const buffer = result.buffer ?? collected.buffer();
 		if (typeof this.target === 'function') {
 			this.target(buffer.toString('utf8'));
 		} else if (this.target) {
@@ -142,13 +143,13 @@ export class Flow extends EventEmitter {
 		return this.source ?? { type: 'buffer', buffer: Buffer.alloc(0) };
 	}
 
-	async [executeFlow](sink: Writable, signal: AbortSignal, options: ExecuteOptions = {}): Promise<ChainResult> {
+	async [executeFlow](sink: ChainSink, signal: AbortSignal, options: ExecuteOptions = {}): Promise<ChainResult> {
 		const started = performance.now();
 		this.emit('exec');
 		try {
 			const result = await runChain(options.input ?? this.takeSource(), this.steps, sink, {
 				signal,
-				label: () => this.label(options.fallbackLabel),
+				label: options.label ?? (() => this.label()),
 				fallbackPath: this.path ?? this.name ?? 'flow-input',
 			});
 			this.emit('done', { path: this.path, durationMs: performance.now() - started });

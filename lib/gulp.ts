@@ -31,11 +31,12 @@ export interface ConcatFlowsOptions {
 }
 
 const pluginName = 'flowcat';
-// Files start in batches: handling each one as it arrives, in between vinyl-fs's reads, took
-// up to twice the main-thread time of handling a few dozen in a row (1,000 cached files: 529
-// against 476 ms). A file waits at most `batchWaitMs` for the rest of its batch: longer waits
-// (64 files, 20 ms) left flows with 5 ms steps idle and cost cold runs 20 ms.
-const batchFiles = 32;
+// With a cache, files start in batches: looking each one up as it arrives, in between
+// vinyl-fs's reads, took up to twice the main-thread time of looking up a few dozen in a row
+// (1,000 cached files: 529 against 476 ms). A file waits at most `batchWaitMs` for the rest of
+// its batch: longer waits (64 files, 20 ms) left flows with 5 ms steps idle and cost cold runs
+// 20 ms. Without a cache a file costs little to start, and one that waits leaves a slot idle.
+const batchFilesWithCache = 32;
 const batchWaitMs = 5;
 
 // A gulp plugin: one flow per incoming vinyl file, run in parallel; once the input ends, one
@@ -47,6 +48,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 
 	const { steps = [], header, separator = '\n', footer, key, log = true, ...runOptions } = checkOptions(options);
 	const separatorBytes = Buffer.from(separator);
+	const batchFiles = runOptions.cache ? batchFilesWithCache : 1;
 	let run: VinylRun | undefined;
 	let finishing = false;
 	let progress: Progress | undefined;
@@ -77,7 +79,7 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 	// A steps function that throws or gives no valid steps fails the stream, naming the file.
 	const createFlow = (file: File): Flow => {
 		try {
-			return new Flow(typeof steps === 'function' ? steps(file) : steps, { key, name: file.relative }).input(file);
+			return new Flow(typeof steps === 'function' ? steps(file) : steps, { key }).input(file);
 		} catch (cause) {
 			const error = toError(cause);
 			throw new FlowcatError(`The steps function failed for ${file.relative}: ${error.message}`, { code: 'FLOWCAT_STEP_FAILED', path: file.relative, cause: error });
@@ -100,14 +102,17 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 		}
 
 		const flow = createFlow(file);
-		flow.on('hit', () => {
-			hits += 1;
-			stream.emit('hit', file);
-		});
-		flow.on('miss', () => {
-			misses += 1;
-			stream.emit('miss', file);
-		});
+		if (runOptions.cache) {
+			flow.on('hit', () => {
+				hits += 1;
+				stream.emit('hit', file);
+			});
+			flow.on('miss', () => {
+				misses += 1;
+				stream.emit('miss', file);
+			});
+		}
+
 		run.add(flow);
 		files += 1;
 	};

@@ -7,7 +7,7 @@ import { chunkBytes } from './buffered-file';
 import { ChunkPool, copyFile } from './copy-file';
 import { CacheSession } from './cache/session';
 import type { ChainResult } from './chain';
-import { AbortError, FlowcatError, inputError, isAbortError } from './errors';
+import { AbortError, FlowcatError, inputError, isAbortError, outputError } from './errors';
 import { executeFlow, Flow, flowInput } from './flow';
 import type { ResolvedConcatOptions } from './options';
 import { OutputGate } from './output-gate';
@@ -165,9 +165,8 @@ export class Run {
 	private async runFlow(flow: Flow, index: number): Promise<void> {
 		const { signal } = this.controller;
 		signal.throwIfAborted();
-		const fallbackLabel = `item ${index + 1}`;
-		const label = () => flow.label(fallbackLabel);
-		const lookup = await this.cache?.lookup(flow, label);
+		const label = () => flow.label(`item ${index + 1}`);
+		const lookup = this.cache ? await this.cache.lookup(flow, label) : undefined;
 		if (lookup?.status === 'hit') {
 			flow.emit('hit', { source: lookup.source, path: flow.path });
 			flow.emit('done', { path: flow.path, durationMs: 0 });
@@ -186,11 +185,13 @@ export class Run {
 			return;
 		}
 
-		const spool = new Spool(this.budget, this.tempDir, this.spill);
-		const store = lookup?.identity && this.cache!.createStore(lookup.identity, spool, lookup.status === 'miss' ? lookup.remoteId : undefined);
+		// Without a cache entry to write, a spool is made only for an output that streams.
+		let spool: Spool | undefined;
+		const openSpool = () => (spool = new Spool(this.budget, this.tempDir, this.spill));
+		const store = lookup?.identity && this.cache!.createStore(lookup.identity, openSpool(), lookup.status === 'miss' ? lookup.remoteId : undefined);
 		let result: ChainResult;
 		try {
-			result = await flow[executeFlow](store ? store.sink : spool, signal, { fallbackLabel, input: lookup?.identity?.input });
+			result = await flow[executeFlow](store ? store.sink : openSpool, signal, { label, input: lookup?.identity?.input });
 		} catch (error) {
 			// Wait for the half-written entry to be removed before the run can settle.
 			if (store && !store.sink.closed) {
@@ -202,8 +203,28 @@ export class Run {
 			throw error;
 		}
 
-		await store?.commit(result);
-		this.setResult(index, { ...spool.result(), sourceMap: result.sourceMap });
+		if (store) {
+			await store.commit({ sourceMap: result.sourceMap });
+		}
+
+		this.setResult(index, result.buffer ? await this.holdWhole(result.buffer, result.sourceMap, label) : { ...spool!.result(), sourceMap: result.sourceMap });
+	}
+
+	// An output that ended whole in memory: held as it is while the budget allows, else spooled.
+	private async holdWhole(buffer: Buffer, sourceMap: SourceMap | undefined, label: () => string): Promise<Spooled> {
+		if (this.budget.take(buffer.length)) {
+			return { ...this.budget.hold([buffer], buffer.length), sourceMap };
+		}
+
+		const spool = new Spool(this.budget, this.tempDir, this.spill);
+		try {
+			await spool.writeWhole(buffer);
+		} catch (error) {
+			spool.destroy();
+			throw outputError(label(), error);
+		}
+
+		return { ...spool.result(), sourceMap };
 	}
 
 	// The input of a flow with no steps as its result: bytes in memory are held as they are

@@ -47,9 +47,6 @@ export type Spooled = (
 	| { type: 'file'; path: string; start?: number; bytes: number; temporary: boolean }
 ) & { sourceMap?: SourceMap };
 
-// A sink may take a whole output at once, skipping the stream machinery (a hot path: one per flow).
-export const writeWhole = Symbol('flowcat.writeWhole');
-
 // Holds one flow's output: in memory while the run's budget allows; past it, a small output
 // goes to the run's shared spill file when it is complete, a large one to a temp file of its own.
 export class Spool extends Writable {
@@ -94,7 +91,7 @@ export class Spool extends Writable {
 	}
 
 	/** Stores `buffer` as the whole output, instead of writing and ending the stream. */
-	async [writeWhole](buffer: Buffer): Promise<void> {
+	async writeWhole(buffer: Buffer): Promise<void> {
 		await this.store([buffer]);
 		await this.complete();
 	}

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { concat, concatToFile, Flow, type Item, type Writer } from '../lib/index';
-import { createCollector, createTempDir, delay, fixture, listDir, storedIds } from './helpers';
+import { createCollector, createTempDir, delay, fixture, listDir, openFileDescriptors, storedIds } from './helpers';
 
 const oldTime = new Date('2024-01-01T00:00:00Z');
 
@@ -205,6 +205,24 @@ test('Fault: an output that fails after N bytes (a full disk) rejects, stops, an
 	assert.ok(written < 200_000, 'writing stopped at the failure');
 	assert.deepEqual(await listDir(dir), []);
 });
+
+for (const kind of ['function', 'stream'] as const) {
+	test(`Fault: past the memory budget, a temp folder that cannot be made fails the ${kind} step's flow by name`, async (t) => {
+		const dir = await createTempDir(t);
+		const notAFolder = path.join(dir, 'file');
+		await writeFile(notAFolder, '');
+		const input = path.join(dir, 'a.js');
+		await writeFile(input, 'let a = 1;');
+		const before = openFileDescriptors();
+		await assert.rejects(concat(createCollector(), [new Flow([kind === 'function' ? (text: string) => text.toUpperCase() : upper]).inputFile(input)], { tempDir: path.join(notAFolder, 'tmp'), maxMemoryBytes: 0 }), (error: Error & { code: string; path: string }) => {
+			assert.equal(error.code, 'FLOWCAT_OUTPUT_FAILED');
+			assert.match(error.message, /output of .*a\.js/);
+			assert.equal((error.cause as Error & { code: string }).code, 'ENOTDIR');
+			return true;
+		});
+		assert.equal(openFileDescriptors(), before, 'no file is left open');
+	});
+}
 
 for (const phase of ['flows', 'output'] as const) {
 	test(`Fault: an abort while the ${phase === 'flows' ? 'flows run' : 'output is written'} leaves nothing behind`, { timeout: 20_000 }, async (t) => {
