@@ -18,7 +18,7 @@ export interface ChainOptions {
 	/** How errors name the flow: its input path relative to cwd, or its name (computed only for an error). */
 	label: () => string;
 	/** The path given to vinyl files made for gulp-plugin steps when the input has none. */
-	fallbackPath: string;
+	fallbackPath: () => string;
 }
 
 export interface ChainResult {
@@ -227,7 +227,7 @@ class ChainRun {
 		}
 
 		const current = await this.toBuffer(state);
-		const file = createStepFile(current.buffer, current.file, this.options.fallbackPath, current.sourceMap);
+		const file = createStepFile(current.buffer, current.file, this.options.fallbackPath(), current.sourceMap);
 		return { type: 'files', stages: [{ stream: Readable.from([file]) }] };
 	}
 

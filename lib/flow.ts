@@ -150,9 +150,13 @@ export class Flow extends EventEmitter {
 			const result = await runChain(options.input ?? this.takeSource(), this.steps, sink, {
 				signal,
 				label: options.label ?? (() => this.label()),
-				fallbackPath: this.path ?? this.name ?? 'flow-input',
+				fallbackPath: () => this.path ?? this.name ?? 'flow-input',
 			});
-			this.emit('done', { path: this.path, durationMs: performance.now() - started });
+			// Thousands of flows in a run, most with no listener: no event object for nobody.
+			if (this.listenerCount('done') > 0) {
+				this.emit('done', { path: this.path, durationMs: performance.now() - started });
+			}
+
 			return result;
 		} catch (error) {
 			if (options.alwaysEmitError || this.listenerCount('error') > 0) {
