@@ -207,15 +207,19 @@ export class Run {
 			await store.commit({ sourceMap: result.sourceMap });
 		}
 
-		this.setResult(index, result.buffer ? await this.holdWhole(result.buffer, result.sourceMap, label) : { ...spool!.result(), sourceMap: result.sourceMap });
+		const { buffer, sourceMap } = result;
+		if (!buffer) {
+			this.setResult(index, { ...spool!.result(), sourceMap });
+		} else if (this.budget.take(buffer.length)) {
+			// An output that ended whole in memory is held as it is while the budget allows.
+			this.setResult(index, this.budget.hold([buffer], buffer.length, sourceMap));
+		} else {
+			this.setResult(index, await this.spoolWhole(buffer, sourceMap, label));
+		}
 	}
 
-	// An output that ended whole in memory: held as it is while the budget allows, else spooled.
-	private async holdWhole(buffer: Buffer, sourceMap: SourceMap | undefined, label: () => string): Promise<Spooled> {
-		if (this.budget.take(buffer.length)) {
-			return { ...this.budget.hold([buffer], buffer.length), sourceMap };
-		}
-
+	// Past the budget, a whole output goes where a spool puts it (the spill file, a temp file).
+	private async spoolWhole(buffer: Buffer, sourceMap: SourceMap | undefined, label: () => string): Promise<Spooled> {
 		const spool = new Spool(this.budget, this.tempDir, this.spill);
 		try {
 			await spool.writeWhole(buffer);
@@ -238,7 +242,7 @@ export class Run {
 
 		const started = performance.now();
 		flow.emit('exec');
-		const result = input.type === 'file' ? await this.readInputFile(input.path, label) : { ...this.budget.hold([input.buffer], input.buffer.length), sourceMap: input.sourceMap };
+		const result = input.type === 'file' ? await this.readInputFile(input.path, label) : this.budget.hold([input.buffer], input.buffer.length, input.sourceMap);
 		flow.emit('done', { path: flow.path, durationMs: performance.now() - started });
 		return result;
 	}

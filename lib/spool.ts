@@ -27,10 +27,10 @@ export class MemoryBudget {
 	}
 
 	// Chunks held against the budget, handed out with a release that works once.
-	hold(chunks: Buffer[], bytes: number): Extract<Spooled, { type: 'memory' }> {
+	hold(chunks: Buffer[], bytes: number, sourceMap?: SourceMap): Extract<Spooled, { type: 'memory' }> {
 		let released = false;
 		return {
-			type: 'memory', chunks, bytes, release: () => {
+			type: 'memory', chunks, bytes, sourceMap, release: () => {
 				if (!released) {
 					released = true;
 					this.release(bytes);

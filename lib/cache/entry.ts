@@ -149,7 +149,7 @@ export function checkSmallEntry(bytes: Buffer): CheckedEntry | string {
 export function holdOrPoint(checked: CheckedEntry, budget: MemoryBudget, where: { path: string; start: number }): Spooled {
 	const bytes = checked.result.length;
 	if (budget.take(bytes)) {
-		return { ...budget.hold([checked.result], bytes), sourceMap: checked.sourceMap };
+		return budget.hold([checked.result], bytes, checked.sourceMap);
 	}
 
 	return { type: 'file', ...where, bytes, temporary: false, sourceMap: checked.sourceMap };
