@@ -145,6 +145,6 @@ function mapSource(item: RunItem, base: string, hasMap: boolean): string | null 
 	}
 
 	const vinyl = inputVinyl(item);
-	const relative = vinyl ? vinyl.relative : item.path && path.relative(base, item.path);
+	const relative = vinyl ? vinyl.path && vinyl.relative : item.path && path.relative(base, item.path);
 	return relative ? relative.split(path.sep).join('/') : null;
 }

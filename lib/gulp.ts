@@ -76,13 +76,15 @@ export function concatFlows(fileName: string, options: ConcatFlowsOptions = {}):
 		return undefined;
 	};
 
-	// A steps function that throws or gives no valid steps fails the stream, naming the file.
+	// A steps function that throws or gives no valid steps fails the stream, naming the file
+	// (or its place in the stream: a vinyl file made in memory may have no path).
 	const createFlow = (file: File): Flow => {
 		try {
 			return new Flow(typeof steps === 'function' ? steps(file) : steps, { key }).input(file);
 		} catch (cause) {
 			const error = toError(cause);
-			throw new FlowcatError(`The steps function failed for ${file.relative}: ${error.message}`, { code: 'FLOWCAT_STEP_FAILED', path: file.relative, cause: error });
+			const name = file.path ? file.relative : `file ${files + 1} (no path)`;
+			throw new FlowcatError(`The steps function failed for ${name}: ${error.message}`, { code: 'FLOWCAT_STEP_FAILED', path: name, cause: error });
 		}
 	};
 

@@ -355,6 +355,37 @@ test('A steps function that throws, or gives a bad step, fails the stream naming
 	}
 });
 
+test('Vinyl files with no path are concatenated, and a steps function failing on one names its place', async () => {
+	const pathless = (text: string) => new File({ contents: Buffer.from(text) });
+	const mapped = Object.assign(pathless('c'), { sourceMap: { version: 3, file: '', sources: [], names: [], mappings: '' } });
+	const plugin = concatFlows('out.js', { log: false });
+	const output = new Promise<File>((resolve, reject) => plugin.once('data', resolve).once('error', reject));
+	for (const file of [pathless('a'), pathless('b'), mapped]) {
+		plugin.write(file);
+	}
+
+	plugin.end();
+	const file = await output;
+	assert.equal(file.contents!.toString(), 'a\nb\nc');
+	assert.ok(file.sourceMap, 'a map, since an input had one');
+
+	const failing = concatFlows('out.js', {
+		steps: (input) => {
+			if (input.contents!.toString() === 'b') {
+				throw new Error('no config');
+			}
+
+			return [];
+		},
+		log: false,
+	});
+	const failed = new Promise<Error>((resolve) => failing.once('error', resolve));
+	failing.write(pathless('a'));
+	failing.write(pathless('b'));
+	failing.end();
+	assert.match((await failed).message, /^flowcat: The steps function failed for file 2 \(no path\): no config$/);
+});
+
 test('npx gulp builds the example bundle from a fresh folder, and the second run is all hits', { timeout: 120_000 }, async (t) => {
 	const dir = await createTempDir(t);
 	await cp(path.join(root, 'examples/app'), path.join(dir, 'examples/app'), { recursive: true });
