@@ -321,6 +321,26 @@ test('Entries live only under dir, named by digests, whatever the input paths', 
 	assert.equal(stored.filter((name) => name.endsWith('.pack')).length, 1);
 });
 
+test('After clear(), the same process stores large results again', async (t) => {
+	const { files, cacheDir } = await createSources(t, 2);
+	// Past 1 MiB a result streams to a temp file under the cache's tmp/, which clear() removes.
+	for (const file of files) {
+		await writeFile(file, 'x'.repeat(2 * 1024 * 1024));
+		await utimes(file, oldTime, oldTime);
+	}
+
+	const cache = new Cache({ dir: cacheDir });
+	const { ran, build } = createBuild(files);
+	await build(cacheDir);
+	await cache.clear();
+	const warnings = await captureWarnings(async () => {
+		assert.equal((await build(cacheDir)).summary.misses, 2);
+	});
+	assert.deepEqual(warnings, []);
+	assert.equal((await build(cacheDir)).summary.hits, 2);
+	assert.equal(ran.length, 4);
+});
+
 test('clear() empties the cache and maxBytes prunes the least recently used entries', async (t) => {
 	const { files, cacheDir } = await createSources(t, 4);
 	const cache = new Cache({ dir: cacheDir });
