@@ -115,9 +115,9 @@ export class Flow extends EventEmitter {
 
 	/** Runs the flow and resolves with its whole output (also sent to `.output()` if set). */
 	async run(options: FlowRunOptions = {}): Promise<Buffer> {
-		const collected = collectBuffer();
-		const result = await this[executeFlow](() => collected.sink, options.signal ?? new AbortController().signal);
-		const buffer = result.buffer ?? collected.buffer();
+		let collected: ReturnType<typeof collectBuffer> | undefined;
+		const result = await this[executeFlow](() => (collected = collectBuffer()).sink, options.signal ?? new AbortController().signal);
+		const buffer = result.buffer ?? collected!.buffer();
 		if (typeof this.target === 'function') {
 			this.target(buffer.toString('utf8'));
 		} else if (this.target) {

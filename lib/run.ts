@@ -209,7 +209,7 @@ export class Run {
 
 		const { buffer, sourceMap } = result;
 		if (!buffer) {
-			this.setResult(index, { ...spool!.result(), sourceMap });
+			this.setResult(index, spool!.result(sourceMap));
 		} else if (this.budget.take(buffer.length)) {
 			// An output that ended whole in memory is held as it is while the budget allows.
 			this.setResult(index, this.budget.hold([buffer], buffer.length, sourceMap));
@@ -228,7 +228,7 @@ export class Run {
 			throw outputError(label(), error);
 		}
 
-		return { ...spool.result(), sourceMap };
+		return spool.result(sourceMap);
 	}
 
 	// The input of a flow with no steps as its result: bytes in memory are held as they are

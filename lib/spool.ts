@@ -97,16 +97,16 @@ export class Spool extends Writable {
 	}
 
 	/** The stored output, once the spool has finished. Its memory now belongs to the caller. */
-	result(): Spooled {
+	result(sourceMap: SourceMap | undefined): Spooled {
 		if (this.file) {
-			return { type: 'file', path: this.file.path, bytes: this.totalBytes, temporary: true };
+			return { type: 'file', path: this.file.path, bytes: this.totalBytes, temporary: true, sourceMap };
 		}
 
 		if (this.spilled) {
-			return { type: 'file', ...this.spilled, bytes: this.totalBytes, temporary: false };
+			return { type: 'file', ...this.spilled, bytes: this.totalBytes, temporary: false, sourceMap };
 		}
 
-		const spooled = this.budget.hold(this.chunks, this.heldBytes);
+		const spooled = this.budget.hold(this.chunks, this.heldBytes, sourceMap);
 		this.chunks = [];
 		this.heldBytes = 0;
 		return spooled;

@@ -1,4 +1,4 @@
-import { createHash, hash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, read, readSync, renameSync, utimesSync } from 'node:fs';
 import { link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { BufferedFile, chunkBytes } from '../buffered-file';
 import type { MemoryBudget, Spooled } from '../spool';
 import type { SourceMap } from '../vinyl';
+import { sha256 } from './key';
 import type { PackedEntry } from './pack';
 
 // An entry is the result's bytes followed by a trailer, so it can be written while the flow
@@ -138,7 +139,7 @@ export function checkSmallEntry(bytes: Buffer): CheckedEntry | string {
 	}
 
 	const result = bytes.subarray(0, trailer.size);
-	if (hash('sha256', result, 'hex') !== trailer.sha256) {
+	if (sha256(result) !== trailer.sha256) {
 		return 'digest mismatch';
 	}
 
@@ -333,8 +334,8 @@ export class EntryWriter extends Writable {
 
 	private async streamToFile(buffers: Buffer[]): Promise<void> {
 		if (!this.file) {
-			madeFolders.delete(path.dirname(this.temporary));
-			makeFolder(path.dirname(this.temporary));
+			// Made every time, not through makeFolder: clearing the cache removes tmp/ whole.
+			mkdirSync(path.dirname(this.temporary), { recursive: true });
 			this.file = new BufferedFile(this.temporary);
 			buffers = [...this.chunks, ...buffers];
 			this.chunks = [];
