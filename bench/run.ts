@@ -289,7 +289,7 @@ function warmCache(s1: { floorMs: number; files: string[]; reference: Buffer }):
 // (a private nginx), beside a cold run and a warm local run.
 async function remoteCache(s1: { files: string[]; reference: Buffer }): Promise<void> {
 	if (!hasNginx) {
-		execFileSync('sh', ['-c', 'apt-get install -y nginx >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y nginx >/dev/null)']);
+		aptInstall('nginx');
 	}
 
 	const server = await startCacheServer(path.join(work, 's6/server'));
@@ -351,11 +351,16 @@ function scaling(startupMs: number): Series[] {
 	];
 }
 
+// A contender from Debian's packages; the package lists are fetched only if the install fails.
+function aptInstall(name: string): void {
+	execFileSync('sh', ['-c', `apt-get install -y ${name} >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y ${name} >/dev/null)`]);
+}
+
 async function main(): Promise<void> {
 	let chart: string | undefined;
 	execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
 	if (spawnSync('parallel', ['--version']).status !== 0) {
-		execFileSync('sh', ['-c', 'apt-get install -y parallel >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y parallel >/dev/null)']);
+		aptInstall('parallel');
 	}
 
 	const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
