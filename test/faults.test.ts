@@ -211,8 +211,7 @@ for (const kind of ['function', 'stream'] as const) {
 		const dir = await createTempDir(t);
 		const notAFolder = path.join(dir, 'file');
 		await writeFile(notAFolder, '');
-		const input = path.join(dir, 'a.js');
-		await writeFile(input, 'let a = 1;');
+		const input = await inputFile(dir, 'a.js', 'let a = 1;');
 		const before = openFileDescriptors();
 		await assert.rejects(concat(createCollector(), [new Flow([kind === 'function' ? (text: string) => text.toUpperCase() : upper]).inputFile(input)], { tempDir: path.join(notAFolder, 'tmp'), maxMemoryBytes: 0 }), (error: Error & { code: string; path: string }) => {
 			assert.equal(error.code, 'FLOWCAT_OUTPUT_FAILED');
