@@ -75,9 +75,11 @@ test('The output file takes cwd and base from the first file, and the default se
 });
 
 // The input ends only once the steps have run for `started` of its files: flows must start
-// while it is still open, whether a batch fills (many files) or waits (a slow source).
-for (const [files, started] of [[2, 1], [200, 100]] as const) {
-	test(`Flows start before the input ends (${files} files, a slow source)`, { timeout: 10_000 }, async () => {
+// while it is still open, each as it arrives without a cache; with one, in batches, whether a
+// batch fills (many files) or waits (a slow source).
+for (const [files, started, cached] of [[2, 1, false], [200, 100, false], [2, 1, true], [200, 100, true]] as const) {
+	test(`Flows start before the input ends (${files} files, a slow source${cached ? ', cached' : ''})`, { timeout: 10_000 }, async (t) => {
+		const cache = cached ? { dir: path.join(await createTempDir(t), 'cache') } : undefined;
 		let ran = 0;
 		let onStarted!: () => void;
 		const enoughStarted = new Promise<void>((resolve) => {
@@ -92,6 +94,7 @@ for (const [files, started] of [[2, 1], [200, 100]] as const) {
 
 				return text.toUpperCase();
 			}],
+			cache,
 			log: false,
 		});
 		const output = new Promise<File>((resolve) => plugin.once('data', resolve));
