@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { Cache, concat, Flow, type CacheMethod } from '../lib/index';
-import { createCollector, createTempDir, delay, listDir, storedIds } from './helpers';
+import { captureWarnings, createCollector, createTempDir, delay, listDir, storedIds } from './helpers';
 
 const execFileAsync = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -46,20 +46,6 @@ function createBuild(files: string[], options: { method?: CacheMethod; key?: str
 	};
 
 	return { ran, build };
-}
-
-async function captureWarnings(action: () => Promise<void>): Promise<Array<{ code?: string; message: string }>> {
-	const warnings: Array<{ code?: string; message: string }> = [];
-	const onWarning = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message });
-	process.on('warning', onWarning);
-	try {
-		await action();
-		await delay(10);
-	} finally {
-		process.off('warning', onWarning);
-	}
-
-	return warnings;
 }
 
 async function entryFiles(cacheDir: string): Promise<string[]> {

@@ -73,3 +73,19 @@ export function storedIds(cacheDir: string): string[] {
 
 	return [...entries.keys()];
 }
+
+// The process warnings emitted while `action` runs (and just after: warnings are emitted on
+// the next tick).
+export async function captureWarnings(action: () => Promise<void>): Promise<Array<{ code?: string; message: string }>> {
+	const warnings: Array<{ code?: string; message: string }> = [];
+	const onWarning = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message });
+	process.on('warning', onWarning);
+	try {
+		await action();
+		await delay(10);
+	} finally {
+		process.off('warning', onWarning);
+	}
+
+	return warnings;
+}

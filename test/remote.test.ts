@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { concat, Flow } from '../lib/index';
+import { concat, Flow, type Summary } from '../lib/index';
 import { freePort, hasNginx, startCacheServer } from '../scripts/cache-server';
-import { createCollector, createTempDir, delay } from './helpers';
+import { captureWarnings, createCollector, createTempDir } from './helpers';
 
 const oldTime = new Date('2024-01-01T00:00:00Z');
 
@@ -43,20 +43,14 @@ async function build(files: string[], cacheDir: string, remote: { url: string; r
 		return flow;
 	});
 	const output = createCollector();
-	const warnings: string[] = [];
-	const onWarning = (warning: Error & { code?: string }) => warnings.push(`${warning.code}: ${warning.message}`);
-	process.on('warning', onWarning);
-	try {
-		const summary = await concat(output, flows, { cache: { dir: cacheDir, remote } });
-		await delay(10);
-		return { summary, stepRuns, sources, text: output.text(), warnings };
-	} finally {
-		process.off('warning', onWarning);
-	}
+	let summary!: Summary;
+	const warnings = await captureWarnings(async () => {
+		summary = await concat(output, flows, { cache: { dir: cacheDir, remote } });
+	});
+	return { summary, stepRuns, sources, text: output.text(), warnings: warnings.map(({ code, message }) => `${code}: ${message}`) };
 }
 
 async function expected(files: string[]): Promise<string> {
-	const { readFile } = await import('node:fs/promises');
 	return (await Promise.all(files.map((file) => readFile(file, 'utf8')))).join('').toUpperCase();
 }
 
